@@ -1,0 +1,46 @@
+# Kestrel Home support assistant. `make help` lists the targets.
+# The two a new user needs:  make chat   and   make test
+
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+RASA   := $(BIN)/rasa
+MODEL  := models/kestrel.tar.gz
+# Everything `rasa train` reads: a change to any of them retrains.
+TRAIN_INPUTS := config.yml domain.yml $(shell find data components -type f \
+                  \( -name '*.yml' -o -name '*.py' \) 2>/dev/null | sort)
+
+export TF_CPP_MIN_LOG_LEVEL := 3
+export SQLALCHEMY_SILENCE_UBER_WARNING := 1
+export PYTHONPATH := $(CURDIR)
+
+.PHONY: help chat install db train actions shell serve test validate clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+chat: install db $(MODEL)  ## set up what is missing, train if needed, chat in the terminal
+	@scripts/chat.sh $(MODEL)
+
+install: $(VENV)/.ok  ## create .venv (Rasa 3.6 on Python 3.11, torch CPU)
+$(VENV)/.ok: requirements.txt scripts/install.sh
+	@scripts/install.sh
+	@touch $@
+
+db: install  ## create and seed the demo store database (var/store.db) if missing
+	@$(BIN)/python -m actions.seed
+
+train: $(MODEL)  ## train NLU, dialogue and generator into models/kestrel.tar.gz
+$(MODEL): $(TRAIN_INPUTS) | install
+	$(RASA) train --fixed-model-name kestrel --out models
+
+actions: install db  ## run the action server on :5055 in the foreground
+	$(RASA) run actions --port 5055
+
+validate: install  ## rasa data validate, failing on warnings
+	$(RASA) data validate --fail-on-warnings
+
+test: install  ## the whole test suite (unit, actions, policy, end to end, story tests)
+	$(BIN)/python -m pytest
+
+clean:  ## remove trained models, databases and caches (keeps .venv)
+	rm -rf models/*.tar.gz var .rasa results .pytest_cache

@@ -1,0 +1,1 @@
+"""Custom actions for the Kestrel Home assistant (rasa_sdk); see docs/contract.md."""

@@ -1,0 +1,216 @@
+"""Slot validation for the five forms (``validate_<form>`` actions).
+
+The four order forms share `OrderVerificationMixin`: the order id is normalised to
+``KC-ddddd`` and must exist; the email must be well-formed and be the email of the
+order's customer, which is how a customer proves the order is theirs. On a match the
+mixin also sets ``verified_email``. A mismatch is re-asked without ever showing the
+email on file. Business rules (can it still be cancelled?) are left to the
+submitting actions, which explain why they cannot act.
+
+Each ``validate_<slot>`` method returns a dict of slot values; None re-asks the slot.
+"""
+
+import logging
+from typing import Any, Dict, Optional, Text
+
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.forms import FormValidationAction
+from rasa_sdk.types import DomainDict
+
+from actions.common import DATABASE_ERRORS, DB_UNAVAILABLE, clean_address, clean_reason
+from actions.common import slot_text
+from actions.db import find_order, normalise_email, normalise_order_id, session_scope
+
+logger = logging.getLogger(__name__)
+
+ORDER_ID_HINT = (
+    "That doesn't look like an order number. Order numbers look like KC-10423 "
+    "(KC- and five digits); you'll find yours in the confirmation email."
+)
+EMAIL_HINT = (
+    "That doesn't look like an email address. Could you type it again, like "
+    "name@example.com?"
+)
+RETURN_REASON_HINT = "Could you tell me in a few words why you're returning it?"
+NEW_ADDRESS_HINT = (
+    "That address looks incomplete. Please give the full address with the house "
+    "number, street, city and ZIP or postal code."
+)
+
+SlotDict = Dict[Text, Any]
+
+
+def unknown_order_message(order_id: str) -> str:
+    """What to say when ``order_id`` is well-formed but not in the store."""
+    return (
+        f"I couldn't find order {order_id}. Please check the number: order numbers "
+        "look like KC-10423 (KC- and five digits)."
+    )
+
+
+def email_mismatch_message(order_id: str) -> str:
+    """What to say when an email is not the one on ``order_id`` (never reveals it)."""
+    return (
+        f"That email address doesn't match the one on order {order_id}. Please give the "
+        "email address you used when you placed the order."
+    )
+
+
+def _owner_email(order_id: str) -> Optional[str]:
+    """The lower-cased customer email of ``order_id``, or None if there is no such order.
+
+    Raises whatever `DATABASE_ERRORS` the database raises.
+    """
+    with session_scope() as session:
+        order = find_order(session, order_id)
+        return order.customer.email.lower() if order is not None else None
+
+
+class OrderVerificationMixin:
+    """``validate_order_id`` and ``validate_email`` for the forms about one order.
+
+    Both cross-check: whichever of the two arrives last decides whether the email
+    matches the order. Database errors are logged and re-ask the slot with
+    `DB_UNAVAILABLE`.
+    """
+
+    def validate_order_id(
+        self,
+        slot_value: Any,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> SlotDict:
+        """Normalise the order id; unknown or malformed ids are re-asked with a hint."""
+        order_id = normalise_order_id(slot_text(slot_value))
+        if order_id is None:
+            dispatcher.utter_message(text=ORDER_ID_HINT)
+            return {"order_id": None}
+        try:
+            owner_email = _owner_email(order_id)
+        except DATABASE_ERRORS:
+            logger.exception("Could not look up order %s", order_id)
+            dispatcher.utter_message(text=DB_UNAVAILABLE)
+            return {"order_id": None}
+        if owner_email is None:
+            dispatcher.utter_message(text=unknown_order_message(order_id))
+            return {"order_id": None}
+
+        slots: SlotDict = {"order_id": order_id}
+        if "email" in tracker.slots_to_validate():
+            return slots  # validate_email checks this turn's email against the order
+        known_email = normalise_email(slot_text(tracker.get_slot("email")))
+        if known_email is None:
+            slots["verified_email"] = None
+        elif known_email == owner_email:
+            slots["verified_email"] = known_email
+        else:
+            # An email given earlier (e.g. for another order) does not own this one.
+            dispatcher.utter_message(
+                text=f"To keep orders private, I need the email address on order {order_id}."
+            )
+            slots.update(email=None, verified_email=None)
+        return slots
+
+    def validate_email(
+        self,
+        slot_value: Any,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> SlotDict:
+        """Check the email is well-formed and, once the order is known, that it owns it."""
+        email = normalise_email(slot_text(slot_value))
+        if email is None:
+            dispatcher.utter_message(text=EMAIL_HINT)
+            return {"email": None, "verified_email": None}
+        order_id = normalise_order_id(slot_text(tracker.get_slot("order_id")))
+        if order_id is None:
+            return {"email": email, "verified_email": None}  # checked when the id comes
+        try:
+            owner_email = _owner_email(order_id)
+        except DATABASE_ERRORS:
+            logger.exception("Could not verify the email for order %s", order_id)
+            dispatcher.utter_message(text=DB_UNAVAILABLE)
+            return {"email": None, "verified_email": None}
+        if owner_email is None:
+            return {"email": email, "verified_email": None}  # validate_order_id re-asks
+        if email != owner_email:
+            dispatcher.utter_message(text=email_mismatch_message(order_id))
+            return {"email": None, "verified_email": None}
+        return {"email": email, "verified_email": email}
+
+
+class ValidateOrderLookupForm(OrderVerificationMixin, FormValidationAction):
+    """Validates ``order_lookup_form`` (order_id, email)."""
+
+    def name(self) -> Text:
+        return "validate_order_lookup_form"
+
+
+class ValidateCancelOrderForm(OrderVerificationMixin, FormValidationAction):
+    """Validates ``cancel_order_form`` (order_id, email, cancel_confirmed)."""
+
+    def name(self) -> Text:
+        return "validate_cancel_order_form"
+
+
+class ValidateReturnForm(OrderVerificationMixin, FormValidationAction):
+    """Validates ``return_form`` (order_id, email, return_reason)."""
+
+    def name(self) -> Text:
+        return "validate_return_form"
+
+    def validate_return_reason(
+        self,
+        slot_value: Any,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> SlotDict:
+        """Keep a reason of at least 3 characters (whitespace collapsed, max 300)."""
+        reason = clean_reason(slot_text(slot_value))
+        if reason is None:
+            dispatcher.utter_message(text=RETURN_REASON_HINT)
+        return {"return_reason": reason}
+
+
+class ValidateChangeAddressForm(OrderVerificationMixin, FormValidationAction):
+    """Validates ``change_address_form`` (order_id, email, new_address)."""
+
+    def name(self) -> Text:
+        return "validate_change_address_form"
+
+    def validate_new_address(
+        self,
+        slot_value: Any,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> SlotDict:
+        """Keep an address of at least 10 characters that contains a digit."""
+        address = clean_address(slot_text(slot_value))
+        if address is None:
+            dispatcher.utter_message(text=NEW_ADDRESS_HINT)
+        return {"new_address": address}
+
+
+class ValidateHandoffForm(FormValidationAction):
+    """Validates ``handoff_form`` (email): only that it is well-formed, no order check."""
+
+    def name(self) -> Text:
+        return "validate_handoff_form"
+
+    def validate_email(
+        self,
+        slot_value: Any,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> SlotDict:
+        """Keep a well-formed email (lower-cased) so the support team can reply."""
+        email = normalise_email(slot_text(slot_value))
+        if email is None:
+            dispatcher.utter_message(text=EMAIL_HINT)
+        return {"email": email}

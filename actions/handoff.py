@@ -1,0 +1,77 @@
+"""Handing a conversation to a person (``action_handoff``, submits ``handoff_form``).
+
+Opens a support ticket holding the conversation's sender id, the customer's email
+and a short summary: the last three user messages, each cut to 200 characters.
+"""
+
+from typing import Any, Dict, Iterable, List, Text
+
+from rasa_sdk import Tracker
+from sqlalchemy.orm import Session
+
+from actions.common import SUPPORT_HOURS, CannotAct, DatabaseAction, slot_text
+from actions.db import Ticket, normalise_email, utcnow
+
+SUMMARY_MESSAGES = 3  # how many of the latest user messages go into a ticket
+SUMMARY_MESSAGE_CHARS = 200  # each message is cut to this many characters
+
+
+def ticket_reference(ticket_id: int) -> str:
+    """The ticket number a customer sees: 42 -> "T-00042"."""
+    return f"T-{ticket_id:05d}"
+
+
+def truncate(text: str, limit: int = SUMMARY_MESSAGE_CHARS) -> str:
+    """``text`` with whitespace collapsed, cut to at most ``limit`` characters ("..." = cut)."""
+    cleaned = " ".join(text.split())
+    if len(cleaned) <= limit:
+        return cleaned
+    return cleaned[: limit - 3].rstrip() + "..."
+
+
+def conversation_summary(
+    events: Iterable[Dict[Text, Any]],
+    last: int = SUMMARY_MESSAGES,
+    limit: int = SUMMARY_MESSAGE_CHARS,
+) -> str:
+    """The last ``last`` user messages in ``events``, oldest first, one per line.
+
+    Each message is cut to ``limit`` characters. Returns "(no messages)" when the
+    conversation has no user text.
+    """
+    texts: List[str] = [
+        truncate(event["text"], limit)
+        for event in events
+        if event.get("event") == "user" and (event.get("text") or "").strip()
+    ]
+    recent = texts[-last:] if last > 0 else []
+    return "\n".join(f"- {text}" for text in recent) or "(no messages)"
+
+
+class ActionHandoff(DatabaseAction):
+    """Opens a ticket and tells the customer its number and when to expect a reply."""
+
+    def name(self) -> Text:
+        return "action_handoff"
+
+    def answer(self, session: Session, tracker: Tracker) -> Text:
+        """Create the ticket; raise `CannotAct` when there is no usable email."""
+        email = normalise_email(slot_text(tracker.get_slot("email")))
+        if email is None:
+            raise CannotAct(
+                "I need your email address so our support team can reply to you."
+            )
+        ticket = Ticket(
+            customer_email=email,
+            summary=conversation_summary(tracker.events),
+            conversation_id=tracker.sender_id or "unknown",
+            status="open",
+            created_at=utcnow(),
+        )
+        session.add(ticket)
+        session.flush()  # assigns ticket.id
+        return (
+            f"I've opened ticket {ticket_reference(ticket.id)} and passed our "
+            f"conversation to the support team. A person will reply by email to {email} "
+            f"within one business day. Our support hours are {SUPPORT_HOURS}."
+        )

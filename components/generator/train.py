@@ -1,0 +1,276 @@
+"""Training the built-in GPT-2-style model, or fine-tuning a local checkpoint.
+
+    python -m components.generator.train --corpus data/generator --out models/generator
+    python -m components.generator.train --base-model path/to/gpt2 --out models/ft
+
+The loss covers reply tokens only (prompt tokens get label -100), so the model
+learns to answer, not to imitate customers. Training is seeded: the same
+corpus, config and seed give the same weights and the same version string.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import math
+import random
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+from components.generator import corpus as corpus_lib
+from components.generator.config import TrainConfig
+from components.generator.generator import write_meta
+from components.generator.prompt import build_prompt
+
+logger = logging.getLogger(__name__)
+
+BUILTIN_MODEL_ID = "kestrel-gpt"
+Example = Tuple[List[int], List[int]]  # (input_ids, labels), both length T
+
+
+def encode(tokenizer, examples, cfg: TrainConfig) -> List[Example]:
+    """Tokenises (context, reply) pairs into (input_ids, labels) of <= max_seq_len.
+
+    The prompt is cut from the left when too long; labels are -100 on prompt
+    tokens, so only the reply and its EOS are learned.
+    """
+    encoded = []
+    for context, reply in examples:
+        prompt = build_prompt(tokenizer, context, cfg.max_turns, cfg.system_prompt)
+        p_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        r_ids = tokenizer(reply, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+        r_ids = r_ids[: cfg.max_seq_len // 2]  # a reply never crowds out all context
+        p_ids = p_ids[-(cfg.max_seq_len - len(r_ids)):]
+        encoded.append((p_ids + r_ids, [-100] * len(p_ids) + r_ids))
+    return encoded
+
+
+def _batches(data: Sequence[Example], batch_size: int, pad_id: int, generator=None):
+    """Yields padded (input_ids, attention_mask, labels), each (B, T_max)."""
+    import torch
+
+    order = (torch.randperm(len(data), generator=generator).tolist()
+             if generator is not None else list(range(len(data))))
+    for i in range(0, len(order), batch_size):
+        chunk = [data[j] for j in order[i: i + batch_size]]
+        width = max(len(ids) for ids, _ in chunk)
+        ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
+        labels = torch.full((len(chunk), width), -100, dtype=torch.long)
+        mask = torch.zeros((len(chunk), width), dtype=torch.long)
+        for row, (x, y) in enumerate(chunk):
+            ids[row, : len(x)] = torch.tensor(x)
+            labels[row, : len(y)] = torch.tensor(y)
+            mask[row, : len(x)] = 1
+        yield ids, mask, labels
+
+
+def evaluate_loss(model, data: Sequence[Example], batch_size: int, pad_id: int) -> float:
+    """Mean cross-entropy per reply token (nats) over ``data``; exp() of it is perplexity.
+
+    Raises:
+        ValueError: if ``data`` is empty.
+    """
+    import torch
+
+    if not data:
+        raise ValueError("Cannot evaluate on an empty data set.")
+    model.eval()
+    total, count = 0.0, 0
+    with torch.inference_mode():
+        for ids, mask, labels in _batches(data, batch_size, pad_id):
+            logits = model(input_ids=ids, attention_mask=mask).logits  # (B, T, V)
+            shift_logits, shift_labels = logits[:, :-1], labels[:, 1:]
+            loss = torch.nn.functional.cross_entropy(
+                shift_logits.reshape(-1, shift_logits.size(-1)), shift_labels.reshape(-1),
+                ignore_index=-100, reduction="sum")
+            total += float(loss)
+            count += int((shift_labels != -100).sum())
+    return total / max(count, 1)
+
+
+def fit(model, tokenizer, train: Sequence[Example], val: Sequence[Example],
+        cfg: TrainConfig, progress: bool = True) -> Dict[str, float]:
+    """AdamW with linear warm-up and decay; keeps the weights of the best val loss.
+
+    Stops early after ``cfg.patience`` epochs without val improvement, or at
+    ``cfg.max_steps``. Returns a summary: epochs, steps, best val loss and perplexity.
+    """
+    import torch
+    from tqdm.auto import tqdm
+    from transformers import get_linear_schedule_with_warmup
+
+    pad_id = tokenizer.pad_token_id
+    steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
+    total = steps_per_epoch * cfg.epochs
+    if cfg.max_steps is not None:
+        total = min(total, cfg.max_steps)
+    optim = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate,
+                              weight_decay=cfg.weight_decay)
+    sched = get_linear_schedule_with_warmup(optim, min(cfg.warmup_steps, total // 10), total)
+    shuffle = torch.Generator().manual_seed(cfg.seed)
+    best, best_state, bad_epochs, step, epoch = math.inf, None, 0, 0, 0
+    bar = tqdm(total=total, desc="generator", unit="step", disable=not progress)
+    while step < total:
+        epoch += 1
+        model.train()
+        for ids, mask, labels in _batches(train, cfg.batch_size, pad_id, shuffle):
+            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optim.step()
+            sched.step()
+            optim.zero_grad(set_to_none=True)
+            step += 1
+            bar.update(1)
+            bar.set_postfix(epoch=epoch, loss=f"{float(loss):.3f}")
+            if step >= total:
+                break
+        if val:
+            val_loss = evaluate_loss(model, val, cfg.batch_size, pad_id)
+            bar.set_postfix(epoch=epoch, val_loss=f"{val_loss:.3f}")
+            if val_loss < best - 1e-4:
+                best, bad_epochs = val_loss, 0
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            else:
+                bad_epochs += 1
+                if bad_epochs >= cfg.patience:
+                    break
+    bar.close()
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return {"epochs": epoch, "steps": step, "best_val_loss": best,
+            "val_perplexity": math.exp(best) if best < 50 else math.inf}
+
+
+def _seed_everything(seed: int) -> None:
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _split(dialogues, val_fraction: float, seed: int):
+    shuffled = list(dialogues)
+    random.Random(seed).shuffle(shuffled)
+    n_val = int(len(shuffled) * val_fraction)
+    return shuffled[n_val:], shuffled[:n_val]
+
+
+def _version(model_id: str, *parts: str) -> str:
+    return f"{model_id}-{hashlib.sha256('|'.join(parts).encode()).hexdigest()[:12]}"
+
+
+def build_model(tokenizer, cfg: TrainConfig):
+    """A randomly initialised GPT-2 (Radford et al. 2019) of the shape in ``cfg``."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    config = GPT2Config(
+        vocab_size=len(tokenizer), n_positions=cfg.n_positions, n_embd=cfg.n_embd,
+        n_layer=cfg.n_layer, n_head=cfg.n_head, resid_pdrop=cfg.dropout,
+        embd_pdrop=cfg.dropout, attn_pdrop=cfg.dropout,
+        bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    return GPT2LMHeadModel(config)
+
+
+def train(corpus: Union[str, Path], out_dir: Union[str, Path], cfg: TrainConfig = TrainConfig(),
+          base_model: Optional[Union[str, Path]] = None, progress: bool = True) -> Dict:
+    """Trains the built-in model (``base_model`` None) or fine-tunes ``base_model``.
+
+    Writes weights, tokenizer and ``generator_meta.json`` (version, config and
+    provenance) to ``out_dir`` atomically: a failed run leaves no half-written
+    checkpoint. Returns the metadata dict.
+
+    Raises:
+        CorpusError: if the corpus is missing or malformed.
+        GeneratorLoadError: if ``base_model`` cannot be loaded.
+    """
+    import torch
+    import transformers
+
+    from components.generator.generator import Generator
+    from components.generator.tokenizer import train_tokenizer
+
+    started = time.perf_counter()
+    _seed_everything(cfg.seed)
+    dialogues = corpus_lib.load_dialogues(corpus)
+    corpus_sha = corpus_lib.fingerprint(corpus)
+    train_d, val_d = _split(dialogues, cfg.val_fraction, cfg.seed)
+    if base_model is None:
+        tokenizer = train_tokenizer(corpus_lib.all_texts(dialogues), cfg.vocab_size)
+        model = build_model(tokenizer, cfg)
+        model_id, base_version = BUILTIN_MODEL_ID, "scratch"
+    else:
+        base = Generator.load(base_model)
+        tokenizer, model = base.tokenizer, base.model
+        model_id, base_version = base.model_id, base.model_version
+    train_x = encode(tokenizer, corpus_lib.training_examples(train_d, cfg.max_turns), cfg)
+    val_x = encode(tokenizer, corpus_lib.training_examples(val_d, cfg.max_turns), cfg)
+    logger.info("Generator: %d train / %d val examples, %d parameters.",
+                len(train_x), len(val_x), sum(p.numel() for p in model.parameters()))
+    summary = fit(model, tokenizer, train_x, val_x, cfg, progress)
+    meta = {
+        "model_id": model_id,
+        "version": _version(model_id, corpus_sha, json.dumps(cfg.to_dict(), sort_keys=True),
+                            base_version),
+        "base_model": str(base_model) if base_model else None,
+        "base_version": base_version,
+        "corpus": str(corpus),
+        "corpus_sha256": corpus_sha,
+        "train_config": cfg.to_dict(),
+        "system_prompt": cfg.system_prompt,
+        "n_parameters": sum(p.numel() for p in model.parameters()),
+        "train_examples": len(train_x),
+        "val_examples": len(val_x),
+        **summary,
+        "train_seconds": round(time.perf_counter() - started, 1),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".generator-", dir=out_dir.parent))
+    try:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        write_meta(tmp, meta)
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        tmp.rename(out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return meta
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    """Command-line entry point; ``--help`` lists the options."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--corpus", default="data/generator", help="dialogue YAML folder")
+    parser.add_argument("--out", required=True, help="checkpoint folder to write")
+    parser.add_argument("--base-model", default=None, help="local checkpoint to fine-tune")
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--learning-rate", type=float, default=None)
+    parser.add_argument("--seed", type=int, default=None)
+    args = parser.parse_args(argv)
+    overrides = {k: v for k, v in {"epochs": args.epochs, "learning_rate": args.learning_rate,
+                                   "seed": args.seed}.items() if v is not None}
+    if args.base_model and "learning_rate" not in overrides:
+        overrides["learning_rate"] = 5e-5
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    meta = train(args.corpus, args.out, TrainConfig.from_dict(overrides), args.base_model)
+    print(json.dumps({k: meta[k] for k in ("version", "n_parameters", "epochs",
+                                            "best_val_loss", "val_perplexity",
+                                            "train_seconds")}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

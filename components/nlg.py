@@ -1,0 +1,144 @@
+"""GenerativeNLG: writes the GPT policy's reply off the event loop.
+
+Configured in endpoints.yml::
+
+    nlg:
+      type: components.nlg.GenerativeNLG
+      response: utter_gpt_reply   # the response the GPT policy predicts
+      max_turns: 6                # conversation turns in the prompt
+      decoding: {do_sample: false, max_new_tokens: 48, max_time_s: 2.0}
+      guardrails: {max_chars: 320, extra_blocklist: []}
+
+Every response other than ``response`` is rendered from domain.yml exactly as
+Rasa's own TemplatedNaturalLanguageGenerator does. For ``response`` the
+conversation is sent to the generator in a worker thread (Rasa 3.6 runs
+policies synchronously in the event loop, but ``NaturalLanguageGenerator.generate``
+is awaited, so this is where slow work can leave the loop free), the text goes
+through ``components.guardrails``, and the result carries a ``generation``
+dict that Rasa stores as the BotUttered event's metadata. The response's own
+text in domain.yml is the fallback when the generator is missing, fails,
+overruns its budget, or its text is rejected.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Dict, List, Optional, Text
+
+from rasa.core.nlg import NaturalLanguageGenerator, TemplatedNaturalLanguageGenerator
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import BotUttered, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.shared.exceptions import RasaException
+from rasa.utils.endpoints import EndpointConfig
+
+from components.generator import registry
+from components.generator.config import GenerationConfig
+from components.generator.prompt import Turn
+from components.guardrails import GuardrailConfig, postprocess
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_FALLBACK = "Sorry, I can't answer that one. I can help with orders, returns and shipping."
+_OPTIONS = {"response", "max_turns", "decoding", "guardrails", "timeout_grace_s"}
+
+
+class NLGConfigError(RasaException):
+    """The ``nlg`` section of endpoints.yml is invalid; the message names the key."""
+
+
+def conversation_turns(tracker: DialogueStateTracker) -> List[Turn]:
+    """User and bot texts of the current session, oldest first.
+
+    User messages with no text (``None``) are skipped; an empty string is
+    kept, so the generator answers it like any other message.
+    """
+    turns = []
+    for event in tracker.applied_events():
+        if isinstance(event, UserUttered) and event.text is not None:
+            turns.append(Turn("user", event.text))
+        elif isinstance(event, BotUttered) and event.text:
+            turns.append(Turn("assistant", event.text))
+    return turns
+
+
+class GenerativeNLG(NaturalLanguageGenerator):
+    """Domain responses, plus generated text for the GPT policy's response."""
+
+    def __init__(self, endpoint_config: Optional[EndpointConfig] = None,
+                 domain: Optional[Domain] = None) -> None:
+        """Reads the options from endpoints.yml.
+
+        Raises:
+            NLGConfigError: on an unknown option or an invalid decoding or
+                guardrail value.
+        """
+        options: Dict[str, Any] = dict(endpoint_config.kwargs) if endpoint_config else {}
+        unknown = sorted(set(options) - _OPTIONS)
+        if unknown:
+            raise NLGConfigError(
+                f"Unknown option(s) {unknown} in the `nlg` section of endpoints.yml; "
+                f"valid options are {sorted(_OPTIONS)}."
+            )
+        try:
+            self.decoding = GenerationConfig.from_dict(options.get("decoding"))
+            self.guardrails = GuardrailConfig.from_dict(options.get("guardrails"))
+        except ValueError as e:
+            raise NLGConfigError(f"Invalid `nlg` option in endpoints.yml: {e}") from e
+        self.response = options.get("response", "utter_gpt_reply")
+        self.max_turns = int(options.get("max_turns", 6))
+        # s; extra wait past max_time_s for queueing and tokenisation
+        self.timeout_grace_s = float(options.get("timeout_grace_s", 1.0))
+        self.templated = TemplatedNaturalLanguageGenerator(domain.responses if domain else {})
+        self._pool: Optional[ThreadPoolExecutor] = None
+
+    def _executor(self) -> ThreadPoolExecutor:
+        # One worker: two concurrent decodes on 2 cores only slow each other.
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gpt-nlg")
+        return self._pool
+
+    async def generate(self, utter_action: Text, tracker: DialogueStateTracker,
+                       output_channel: Text, **kwargs: Any) -> Optional[Dict[Text, Any]]:
+        """Renders ``utter_action``; generates text for the GPT policy's response."""
+        if kwargs.get("domain_responses") is not None:
+            # Rasa builds the NLG before the domain is loaded; it passes the
+            # responses with every call instead.
+            self.templated.responses = kwargs["domain_responses"]
+        message = await self.templated.generate(utter_action, tracker, output_channel, **kwargs)
+        if utter_action != self.response:
+            return message
+        message = dict(message or {})
+        fallback = message.get("text") or DEFAULT_FALLBACK
+        text, meta = await self._reply(tracker, fallback)
+        message.update(text=text, generation=meta)
+        return message
+
+    async def _reply(self, tracker: DialogueStateTracker, fallback: str):
+        """Runs the generator in the worker thread and post-processes its text."""
+        generator = registry.active()
+        turns = conversation_turns(tracker)
+        if generator is None or not turns or turns[-1].role != "user":
+            reason = "no_generator" if generator is None else "no_user_turn"
+            return fallback, {"generated": False, "fallback": reason}
+        loop = asyncio.get_running_loop()
+        call = loop.run_in_executor(self._executor(), generator.generate, turns,
+                                    self.decoding, self.max_turns)
+        try:
+            generation = await asyncio.wait_for(
+                call, timeout=self.decoding.max_time_s + self.timeout_grace_s)
+        except asyncio.TimeoutError:
+            logger.warning("Generator exceeded its %.1f s budget; sent the fallback.",
+                           self.decoding.max_time_s)
+            return fallback, {"generated": False, "fallback": "timeout",
+                              "model_version": generator.model_version}
+        except Exception:  # noqa: BLE001 - any model failure must not end the conversation
+            logger.exception("Generator failed; sent the fallback.")
+            return fallback, {"generated": False, "fallback": "error",
+                              "model_version": generator.model_version}
+        result = postprocess(generation.text, self.guardrails, fallback,
+                             timed_out=generation.hit_time_budget)
+        meta = {"generated": result.fallback is None, "fallback": result.fallback,
+                "guardrails": result.actions, **generation.metadata()}
+        return result.text, meta

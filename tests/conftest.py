@@ -1,0 +1,74 @@
+"""Shared fixtures: tiny models and corpora built inside the tests, never downloaded."""
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
+
+TINY_CORPUS = textwrap.dedent(
+    """
+    dialogues:
+      - topic: shipping
+        turns:
+          - user: "Do you ship to Canada?"
+            bot: "Yes, we ship to the US and Canada."
+          - user: "How long does it take?"
+            bot: "Standard shipping takes 3-5 business days."
+      - topic: warranty
+        turns:
+          - user: "Is there a warranty on kettles?"
+            bot: "Yes, small appliances have a two-year warranty."
+      - topic: chitchat
+        turns:
+          - user: "How are you today?"
+            bot: "I'm doing well, thanks for asking! How can I help?"
+      - topic: gifts
+        turns:
+          - user: "Do you sell gift cards?"
+            bot: "Yes, Kestrel gift cards come in any amount from $10."
+    """
+)
+
+# Shape of the tiny models used by the tests (transformers' own tests use
+# similar sizes): fast on CPU, real code paths.
+TINY_TRAIN = {
+    "vocab_size": 300, "n_layer": 1, "n_head": 2, "n_embd": 32, "n_positions": 96,
+    "max_seq_len": 64, "batch_size": 4, "epochs": 2, "max_steps": 4, "warmup_steps": 1,
+    "val_fraction": 0.25,
+}
+
+
+@pytest.fixture
+def tiny_corpus(tmp_path: Path) -> Path:
+    """A one-file dialogue corpus with five dialogues."""
+    path = tmp_path / "corpus" / "dialogues.yml"
+    path.parent.mkdir()
+    path.write_text(TINY_CORPUS, encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    """A randomly initialised 2-layer GPT-2 with a BPE tokenizer, saved locally."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from components.generator.tokenizer import train_tokenizer
+
+    texts = [line.split(":", 1)[1].strip().strip('"')
+             for line in TINY_CORPUS.splitlines() if ("user:" in line or "bot:" in line)]
+    tokenizer = train_tokenizer(texts * 5, vocab_size=300)
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(
+        vocab_size=len(tokenizer), n_positions=96, n_embd=32, n_layer=2, n_head=2,
+        bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id))
+    path = tmp_path_factory.mktemp("tiny-gpt2")
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
