@@ -20,8 +20,11 @@ synchronously inside it).
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Text
 
@@ -46,6 +49,17 @@ from components.generator.generator import (
 logger = logging.getLogger(__name__)
 
 GENERATOR_DIR = "generator"  # sub-folder of the policy's resource in the archive
+
+
+def generator_cache_dir() -> Path:
+    """Where trained generators are kept between `rasa train` runs.
+
+    Rasa retrains every policy when any story or rule changes, because the
+    training trackers are a policy input. The generator does not depend on
+    them, so a generator trained on the same corpus and config is reused from
+    here (next to Rasa's own cache, ``RASA_CACHE_DIRECTORY`` or ``.rasa/cache``).
+    """
+    return Path(os.environ.get("RASA_CACHE_DIRECTORY", ".rasa/cache")) / "gpt_policy"
 
 
 class GPTPolicyConfigError(RasaException):
@@ -144,35 +158,64 @@ class GPTPolicy(Policy):
     ) -> Resource:
         """Trains (or fine-tunes) the generator and stores it in the archive.
 
+        A generator already trained on the same corpus and config is reused from
+        ``generator_cache_dir()`` instead.
+
         Raises:
             GPTPolicyConfigError: if the domain lacks the response, the corpus is
                 missing or malformed, or ``base_model`` cannot be loaded.
         """
-        from components.generator import train as trainer
-
         if self.response not in domain.responses:
             raise GPTPolicyConfigError(
                 f"GPTPolicy answers with the response '{self.response}', which domain.yml "
                 f"does not define. Add it under `responses:` with a canned fallback text."
             )
-        base = self.config.get("base_model")
         with self._model_storage.write_to(self._resource) as path:
             out = Path(path) / GENERATOR_DIR
-            try:
-                if base and not self.config.get("finetune", True):
-                    original = Generator.load(base)  # fails early on a bad checkpoint
-                    shutil.copytree(base, out, dirs_exist_ok=True)
-                    write_meta(out, {**read_meta(base), "model_id": original.model_id,
-                                     "version": original.model_version,
-                                     "base_model": str(base)})
-                else:
-                    trainer.train(self.config["corpus"], out, self._train_config(),
-                                  base_model=base)
-            except (CorpusError, GeneratorLoadError) as e:
-                raise GPTPolicyConfigError(f"GPTPolicy cannot train its generator: {e}") from e
-        self.generator = Generator.load(out if out.exists() else base,
-                                        self.config.get("system_prompt"))
+            cached = generator_cache_dir() / self._generator_key()
+            if cached.is_dir():
+                logger.info(f"GPTPolicy: corpus and config unchanged, reusing {cached}.")
+            else:
+                self._train_generator(cached)
+            shutil.copytree(cached, out, dirs_exist_ok=True)
+        self.generator = Generator.load(out, self.config.get("system_prompt"))
         return self._resource
+
+    def _generator_key(self) -> str:
+        """Hash of everything the generator's weights depend on (not the stories)."""
+        from components.generator.train import TRAINING_CODE_VERSION
+
+        keys = ("corpus", "base_model", "finetune", "train", "system_prompt")
+        settings = json.dumps({k: self.config.get(k) for k in keys}, sort_keys=True,
+                              default=str) + TRAINING_CODE_VERSION
+        return hashlib.sha256(
+            (settings + (self.fingerprint_addon(self.config) or "")).encode()).hexdigest()[:16]
+
+    def _train_generator(self, target: Path) -> None:
+        """Trains, fine-tunes or copies the generator into ``target`` (atomically).
+
+        Raises:
+            GPTPolicyConfigError: on a missing or malformed corpus or a bad checkpoint.
+        """
+        from components.generator import train as trainer
+
+        base = self.config.get("base_model")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent)) / "generator"
+        try:
+            if base and not self.config.get("finetune", True):
+                original = Generator.load(base)  # fails early on a bad checkpoint
+                shutil.copytree(base, tmp)
+                write_meta(tmp, {**read_meta(base), "model_id": original.model_id,
+                                 "version": original.model_version, "base_model": str(base)})
+            else:
+                trainer.train(self.config["corpus"], tmp, self._train_config(),
+                              base_model=base)
+            tmp.rename(target)
+        except (CorpusError, GeneratorLoadError) as e:
+            raise GPTPolicyConfigError(f"GPTPolicy cannot train its generator: {e}") from e
+        finally:
+            shutil.rmtree(tmp.parent, ignore_errors=True)
 
     def predict_action_probabilities(
         self,

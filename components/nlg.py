@@ -122,6 +122,9 @@ class GenerativeNLG(NaturalLanguageGenerator):
         if generator is None or not turns or turns[-1].role != "user":
             reason = "no_generator" if generator is None else "no_user_turn"
             return fallback, {"generated": False, "fallback": reason}
+        if not turns[-1].text.strip():
+            # Nothing to answer: the canned text asks what the customer needs.
+            return fallback, {"generated": False, "fallback": "empty_message"}
         loop = asyncio.get_running_loop()
         call = loop.run_in_executor(self._executor(), generator.generate, turns,
                                     self.decoding, self.max_turns)

@@ -127,7 +127,7 @@ async def test_scripted_order_status_with_verification(agent):
     asked = await chat.say("where's my order KC-10423?")
     assert "email" in asked.lower()
     wrong = await chat.say("omar.haddad@example.org")
-    assert "KC-10423" not in wrong or "match" in wrong.lower()
+    assert "doesn't match" in wrong
     assert "jane.doe" not in wrong.lower()  # never reveals the real owner's email
     status = await chat.say("jane.doe@example.com")
     assert "KC-10423" in status and "1Z999AA10123456784" in status

@@ -86,6 +86,11 @@ class Generator:
                 f"Generator checkpoint '{path}' is not a directory; point `base_model` "
                 f"at a folder saved with save_pretrained()."
             )
+        if not (path / "config.json").is_file():
+            raise GeneratorLoadError(
+                f"Generator checkpoint '{path}' has no config.json, so it is not a folder "
+                f"written by save_pretrained(); point `base_model` at one that is."
+            )
         try:
             tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
             model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True)

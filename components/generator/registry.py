@@ -9,7 +9,6 @@ loaded into a running server.
 from __future__ import annotations
 
 import threading
-from typing import Optional
 
 _lock = threading.Lock()
 _active = None  # Optional[components.generator.generator.Generator]

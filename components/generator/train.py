@@ -29,6 +29,9 @@ from components.generator.prompt import build_prompt
 logger = logging.getLogger(__name__)
 
 BUILTIN_MODEL_ID = "kestrel-gpt"
+# Bump when a change here changes the weights trained from the same corpus and
+# config: the GPT policy's generator cache and the version string include it.
+TRAINING_CODE_VERSION = "2"
 Example = Tuple[List[int], List[int]]  # (input_ids, labels), both length T
 
 
@@ -43,7 +46,7 @@ def encode(tokenizer, examples, cfg: TrainConfig) -> List[Example]:
         prompt = build_prompt(tokenizer, context, cfg.max_turns, cfg.system_prompt)
         p_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
         r_ids = tokenizer(reply, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-        r_ids = r_ids[: cfg.max_seq_len // 2]  # a reply never crowds out all context
+        r_ids = r_ids[: cfg.max_seq_len * 3 // 4]  # keep a quarter for the context
         p_ids = p_ids[-(cfg.max_seq_len - len(r_ids)):]
         encoded.append((p_ids + r_ids, [-100] * len(p_ids) + r_ids))
     return encoded
@@ -126,7 +129,7 @@ def fit(model, tokenizer, train: Sequence[Example], val: Sequence[Example],
             optim.zero_grad(set_to_none=True)
             step += 1
             bar.update(1)
-            bar.set_postfix(epoch=epoch, loss=f"{float(loss):.3f}")
+            bar.set_postfix(epoch=epoch, loss=f"{loss.item():.3f}")
             if step >= total:
                 break
         if val:
@@ -220,7 +223,7 @@ def train(corpus: Union[str, Path], out_dir: Union[str, Path], cfg: TrainConfig 
     meta = {
         "model_id": model_id,
         "version": _version(model_id, corpus_sha, json.dumps(cfg.to_dict(), sort_keys=True),
-                            base_version),
+                            base_version, TRAINING_CODE_VERSION),
         "base_model": str(base_model) if base_model else None,
         "base_version": base_version,
         "corpus": str(corpus),

@@ -31,6 +31,13 @@ responses:
 """)
 
 
+@pytest.fixture(autouse=True)
+def cache_dir(tmp_path, monkeypatch):
+    """Each test gets its own generator cache (generator_cache_dir())."""
+    monkeypatch.setenv("RASA_CACHE_DIRECTORY", str(tmp_path / "rasa-cache"))
+    return tmp_path / "rasa-cache" / "gpt_policy"
+
+
 @pytest.fixture
 def storage(tmp_path):
     (tmp_path / "storage").mkdir()
@@ -151,3 +158,23 @@ def test_fingerprint_follows_the_corpus(config, tiny_corpus):
 def test_bad_threshold_is_rejected(config, storage, context):
     with pytest.raises(GPTPolicyConfigError, match="core_fallback_threshold"):
         GPTPolicy.create({**config, "core_fallback_threshold": 2}, storage, Resource("p"), context)
+
+
+def test_unchanged_corpus_and_config_reuse_the_cached_generator(
+        config, storage, context, trained, cache_dir, monkeypatch, tiny_corpus):
+    from components.generator import train as trainer
+
+    assert len(list(cache_dir.iterdir())) == 1
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the generator was trained again")
+
+    monkeypatch.setattr(trainer, "train", no_training)
+    again = GPTPolicy.create(config, storage, Resource("gpt_again"), context)
+    again.train([], DOMAIN)  # other stories would give other trackers: no retraining
+    assert again.generator.model_version == GPTPolicy.load(
+        config, storage, trained, context).generator.model_version
+
+    tiny_corpus.write_text(tiny_corpus.read_text() + "\n# a new comment\n")
+    with pytest.raises(AssertionError, match="trained again"):
+        GPTPolicy.create(config, storage, Resource("gpt_new"), context).train([], DOMAIN)

@@ -133,6 +133,13 @@ async def test_reply_needs_a_user_turn_last(use_generator):
     assert message["generation"]["fallback"] == "no_user_turn"
 
 
+async def test_empty_message_gets_the_canned_text(use_generator):
+    use_generator(BrokenGenerator)  # would fail if it were called
+    message = await generate(make_nlg(), tracker("hi", "Hello!", "   "))
+    assert message["text"] == "Canned fallback."
+    assert message["generation"]["fallback"] == "empty_message"
+
+
 def test_conversation_turns_follow_the_tracker():
     turns = conversation_turns(tracker("hi", "Hello!", ""))
     assert [(t.role, t.text) for t in turns] == [

@@ -78,5 +78,5 @@ def test_load_errors_name_the_path(tmp_path):
     with pytest.raises(GeneratorLoadError, match="not a directory"):
         Generator.load(tmp_path / "missing")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(GeneratorLoadError, match="empty"):
+    with pytest.raises(GeneratorLoadError, match="config.json"):
         Generator.load(tmp_path / "empty")

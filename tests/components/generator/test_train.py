@@ -17,7 +17,9 @@ def test_train_writes_a_loadable_versioned_checkpoint(tiny_corpus, tmp_path):
     assert json.loads((out / META_FILE).read_text())["version"] == meta["version"]
     assert meta["version"].startswith("kestrel-gpt-")
     assert meta["corpus_sha256"] and meta["train_config"]["n_layer"] == 1
-    assert meta["steps"] == 4
+    # 4 dialogues, one held out: 3-4 examples in one batch of 4, for 2 epochs.
+    assert meta["train_examples"] + meta["val_examples"] == 5
+    assert (meta["epochs"], meta["steps"]) == (2, 2)
     generator = Generator.load(out)
     assert generator.model_version == meta["version"]
     assert generator.generate([Turn("user", "Do you ship to Canada?")]).generated_tokens >= 1
@@ -44,7 +46,7 @@ def test_another_seed_gives_another_model(tiny_corpus, tmp_path):
 def test_loss_covers_only_the_reply(tiny_checkpoint, tiny_corpus):
     tok = Generator.load(tiny_checkpoint).tokenizer
     examples = training_examples(load_dialogues(tiny_corpus), max_turns=4)
-    cfg = TrainConfig(**TINY_TRAIN)
+    cfg = TrainConfig(**{**TINY_TRAIN, "max_seq_len": 96})
     for (ids, labels), (_, reply) in zip(encode(tok, examples, cfg), examples):
         assert len(ids) == len(labels) <= cfg.max_seq_len
         learned = [t for t in labels if t != -100]
