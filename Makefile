@@ -22,7 +22,7 @@ chat: install db $(MODEL)  ## set up what is missing, train if needed, chat in t
 	@scripts/chat.sh $(MODEL)
 
 install: $(VENV)/.ok  ## create .venv (Rasa 3.6 on Python 3.11, torch CPU)
-$(VENV)/.ok: requirements.txt scripts/install.sh
+$(VENV)/.ok: requirements.txt constraints.txt scripts/install.sh
 	@scripts/install.sh
 	@touch $@
 

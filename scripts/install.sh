@@ -7,14 +7,14 @@
 # --no-deps --ignore-requires-python. The flag must never reach other
 # packages: it makes pip pick releases that need Python 3.12.
 #
-# Idempotent: a stamp named after the hash of this script and
-# requirements.txt makes a second run a no-op. VENV overrides the folder.
+# Idempotent: a stamp named after the hash of this script, requirements.txt
+# and constraints.txt makes a second run a no-op. VENV overrides the folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3.11}
-hash=$(cat requirements.txt scripts/install.sh | sha256sum | cut -c1-16)
+hash=$(cat requirements.txt constraints.txt scripts/install.sh | sha256sum | cut -c1-16)
 stamp="$VENV/.installed-$hash"
 if [ -f "$stamp" ]; then
   exit 0
@@ -30,7 +30,8 @@ rm -rf "$VENV"
 "$PYTHON" -m venv "$VENV"
 # torch==2.13.0 is pinned exactly in requirements.txt: that spelling takes the
 # CPU wheel on disk; anything else downloads several GB of CUDA packages.
-"$VENV/bin/pip" install --progress-bar off -r requirements.txt
+# constraints.txt pins every transitive version, so pip resolves without backtracking.
+"$VENV/bin/pip" install --progress-bar off -r requirements.txt -c constraints.txt
 "$VENV/bin/pip" install --progress-bar off --no-deps --ignore-requires-python \
   rasa==3.6.21 rasa-sdk==3.6.2
 "$VENV/bin/python" -c "import rasa, rasa_sdk, torch, transformers; \
