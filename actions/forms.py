@@ -26,7 +26,8 @@ logger = logging.getLogger(__name__)
 
 ORDER_ID_HINT = (
     "That doesn't look like an order number. Order numbers look like KC-10423 "
-    "(KC- and five digits); you'll find yours in the confirmation email."
+    "(KC- and five digits); you'll find yours in the confirmation email. "
+    "To do something else instead, just say \"never mind\"."
 )
 EMAIL_HINT = (
     "That doesn't look like an email address. Could you type it again, like "

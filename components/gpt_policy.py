@@ -80,7 +80,7 @@ class GPTPolicy(Policy):
             # rules and memorised stories win ties at the same confidence.
             "priority": 2,
             # Intents that are always answered by the generator.
-            "open_intents": ["nlu_fallback", "out_of_scope", "chitchat"],
+            "open_intents": ["nlu_fallback", "out_of_scope", "chitchat", "product_question"],
             # Confidence of the generated reply after any other user message:
             # it is chosen when no scripted policy predicts more confidently.
             "core_fallback_threshold": 0.4,
