@@ -117,7 +117,8 @@ class Chat:
         return " | ".join(r.get("text") or "" for r in replies)
 
     async def events(self):
-        tracker = await self.agent.tracker_store.retrieve(self.sender)
+        """Every stored event, earlier sessions' too (``retrieve`` gives the last session)."""
+        tracker = await self.agent.tracker_store.retrieve_full_tracker(self.sender)
         return list(tracker.events)
 
 
