@@ -2,7 +2,7 @@
 
     python -m actions.seed             # create tables, seed if the database is empty
     python -m actions.seed --reset     # drop everything first, then seed afresh
-    python -m actions.seed --url sqlite:///tmp/demo.db
+    python -m actions.seed --url sqlite:///var/demo.db
 
 The URL defaults to ``$SUPPORT_DB_URL``, else ``sqlite:///var/store.db``. Without
 ``--reset`` the command does nothing when customers already exist, and says so. Ids
