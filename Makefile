@@ -7,13 +7,15 @@ RASA   := $(BIN)/rasa
 MODEL  := models/kestrel.tar.gz
 # Everything `rasa train` reads: a change to any of them retrains.
 TRAIN_INPUTS := config.yml domain.yml $(shell find data components -type f \
-                  \( -name '*.yml' -o -name '*.py' \) 2>/dev/null | sort)
+                  \( -name '*.yml' -o -name '*.py' \) -not -path 'components/feedback/*' \
+                  2>/dev/null | sort) $(wildcard models/generators/history.jsonl)
 
 export TF_CPP_MIN_LOG_LEVEL := 3
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help chat install db train actions shell serve test validate clean
+.PHONY: help chat install db train actions shell serve test validate clean \
+        export review dataset finetune evaluate promote rollback analytics bench-feedback
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -41,6 +43,31 @@ validate: install  ## rasa data validate, failing on warnings
 
 test: install  ## the whole test suite (unit, actions, policy, end to end, story tests)
 	$(BIN)/python -m pytest
+
+# --- The feedback loop (README, "Improving the generator"). TRACKER_STORE_URL
+# selects the store; the defaults read var/tracker.db and write exports/, review.csv,
+# feedback/ and models/generators/.
+FEEDBACK := $(BIN)/python -m components.feedback
+
+export: install  ## export new generated turns and scripted stories (PII redacted)
+	$(FEEDBACK) export
+review: install  ## write review.csv: fill in corrected_reply for bad replies
+	$(FEEDBACK) review
+dataset: install  ## build training pairs from the exports and review.csv
+	$(FEEDBACK) dataset --corrections review.csv
+finetune: install  ## fine-tune the current generator on the dataset
+	$(FEEDBACK) finetune
+evaluate: install  ## compare candidate and current generator: feedback/report/report.md
+	$(FEEDBACK) evaluate --store "$${TRACKER_STORE_URL:-sqlite:///var/tracker.db}"
+promote: install  ## make the candidate current if the report says it is better
+	$(FEEDBACK) promote
+rollback: install  ## make the previous generator current again
+	$(FEEDBACK) rollback
+analytics: install  ## summary table and plot of the tracker store
+	$(FEEDBACK) analytics
+
+bench-feedback: install $(MODEL)  ## time and peak RSS of export and fine-tune on 10,000 conversations
+	$(BIN)/python bench/feedback_scale.py --conversations 10000 --archive $(MODEL)
 
 clean:  ## remove trained models, databases and caches (keeps .venv)
 	rm -rf models/*.tar.gz var .rasa results .pytest_cache

@@ -26,7 +26,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Text
+from typing import Any, Dict, List, Optional, Text, Tuple
 
 from rasa.core.policies.policy import Policy, PolicyPrediction
 from rasa.engine.graph import ExecutionContext
@@ -62,6 +62,18 @@ def generator_cache_dir() -> Path:
     return Path(os.environ.get("RASA_CACHE_DIRECTORY", ".rasa/cache")) / "gpt_policy"
 
 
+def effective_base(config: Dict[str, Any]) -> Tuple[Optional[str], bool]:
+    """(checkpoint folder or None, whether to fine-tune it on the corpus).
+
+    The promoted generator wins when its folder exists; otherwise ``base_model``
+    and ``finetune`` as configured (None: train the built-in model).
+    """
+    promoted = config.get("promoted")
+    if promoted and Path(promoted).is_dir():
+        return str(Path(promoted).resolve()), False
+    return config.get("base_model"), bool(config.get("finetune", True))
+
+
 class GPTPolicyConfigError(RasaException):
     """config.yml or domain.yml does not fit the GPTPolicy; the message says how."""
 
@@ -94,6 +106,10 @@ class GPTPolicy(Policy):
             "base_model": None,
             # With base_model: fine-tune it on the corpus (True) or use it as is.
             "finetune": True,
+            # The feedback loop's promoted generator (models/generators/current).
+            # When that folder exists it is used as is, instead of base_model
+            # and the corpus; `python -m components.feedback promote` sets it.
+            "promoted": None,
             # TrainConfig overrides (components/generator/config.py), e.g.
             # {epochs: 10, learning_rate: 5.0e-5}.
             "train": {},
@@ -133,7 +149,8 @@ class GPTPolicy(Policy):
             parts.append(fingerprint(config.get("corpus", "data/generator")))
         except CorpusError:
             parts.append("no-corpus")
-        base = config.get("base_model")
+        base, _ = effective_base(config)
+        parts.append(str(base))
         if base and Path(base).is_dir():
             for f in sorted(Path(base).rglob("*")):
                 if f.is_file():
@@ -199,11 +216,11 @@ class GPTPolicy(Policy):
         """
         from components.generator import train as trainer
 
-        base = self.config.get("base_model")
+        base, finetune = effective_base(self.config)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent)) / "generator"
         try:
-            if base and not self.config.get("finetune", True):
+            if base and not finetune:
                 original = Generator.load(base)  # fails early on a bad checkpoint
                 shutil.copytree(base, tmp)
                 write_meta(tmp, {**read_meta(base), "model_id": original.model_id,

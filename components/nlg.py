@@ -8,6 +8,7 @@ Configured in endpoints.yml::
       max_turns: 6                # conversation turns in the prompt
       decoding: {do_sample: false, max_new_tokens: 48, max_time_s: 2.0}
       guardrails: {max_chars: 320, extra_blocklist: []}
+      rating_buttons: true        # Helpful / Not helpful buttons on generated replies
 
 Every response other than ``response`` is rendered from domain.yml exactly as
 Rasa's own TemplatedNaturalLanguageGenerator does. For ``response`` the
@@ -18,15 +19,25 @@ through ``components.guardrails``, and the result carries a ``generation``
 dict that Rasa stores as the BotUttered event's metadata. The response's own
 text in domain.yml is the fallback when the generator is missing, fails,
 overruns its budget, or its text is rejected.
+
+Every ``response`` message (generated or fallback) gets a ``reply_id`` in its
+``generation`` dict: 16 hex characters, unique per reply, that a rating refers
+to. A reply that was actually generated also gets two buttons, "Helpful" and
+"Not helpful", whose payloads send the ``rate_reply`` intent with the
+``rating`` ("helpful" / "not_helpful") and ``reply_id`` entities, unless
+``rating_buttons`` is false. actions/feedback.py stores the rating.
 """
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, List, Optional, Text
 
 from rasa.core.nlg import NaturalLanguageGenerator, TemplatedNaturalLanguageGenerator
+from rasa.shared.constants import INTENT_MESSAGE_PREFIX
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import BotUttered, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
@@ -41,22 +52,46 @@ from components.guardrails import GuardrailConfig, postprocess
 logger = logging.getLogger(__name__)
 
 DEFAULT_FALLBACK = "Sorry, I can't answer that one. I can help with orders, returns and shipping."
-_OPTIONS = {"response", "max_turns", "decoding", "guardrails", "timeout_grace_s"}
+_OPTIONS = {"response", "max_turns", "decoding", "guardrails", "timeout_grace_s",
+            "rating_buttons"}
+RATE_INTENT = "rate_reply"  # the intent the rating buttons send (domain.yml)
+RATINGS = (("Helpful", "helpful"), ("Not helpful", "not_helpful"))  # (title, rating)
 
 
 class NLGConfigError(RasaException):
     """The ``nlg`` section of endpoints.yml is invalid; the message names the key."""
 
 
+def new_reply_id() -> str:
+    """A fresh id for one reply: 16 lowercase hex characters (64 random bits)."""
+    return uuid.uuid4().hex[:16]
+
+
+def rating_buttons(reply_id: str) -> List[Dict[str, str]]:
+    """The "Helpful" / "Not helpful" buttons that rate the reply ``reply_id``.
+
+    Each payload is ``/rate_reply{"rating": ..., "reply_id": ...}``, which Rasa
+    parses into the ``rate_reply`` intent with both entities, without NLU.
+    """
+    return [
+        {"title": title,
+         "payload": f"/{RATE_INTENT}" + json.dumps({"rating": rating, "reply_id": reply_id})}
+        for title, rating in RATINGS
+    ]
+
+
 def conversation_turns(tracker: DialogueStateTracker) -> List[Turn]:
     """User and bot texts of the current session, oldest first.
 
-    User messages with no text (``None``) are skipped; an empty string is
-    kept, so the generator answers it like any other message.
+    User messages with no text (``None``) are skipped, and so are button
+    payloads (``/intent{...}``, e.g. a rating): the customer did not type them.
+    An empty string is kept, so the generator answers it like any other message.
     """
     turns = []
     for event in tracker.applied_events():
         if isinstance(event, UserUttered) and event.text is not None:
+            if event.text.startswith(INTENT_MESSAGE_PREFIX):
+                continue
             turns.append(Turn("user", event.text))
         elif isinstance(event, BotUttered) and event.text:
             turns.append(Turn("assistant", event.text))
@@ -71,8 +106,8 @@ class GenerativeNLG(NaturalLanguageGenerator):
         """Reads the options from endpoints.yml.
 
         Raises:
-            NLGConfigError: on an unknown option or an invalid decoding or
-                guardrail value.
+            NLGConfigError: on an unknown option, an invalid decoding or
+                guardrail value, or a ``rating_buttons`` that is not a boolean.
         """
         options: Dict[str, Any] = dict(endpoint_config.kwargs) if endpoint_config else {}
         unknown = sorted(set(options) - _OPTIONS)
@@ -90,6 +125,12 @@ class GenerativeNLG(NaturalLanguageGenerator):
         self.max_turns = int(options.get("max_turns", 6))
         # s; extra wait past max_time_s for queueing and tokenisation
         self.timeout_grace_s = float(options.get("timeout_grace_s", 1.0))
+        self.rating_buttons = options.get("rating_buttons", True)
+        if not isinstance(self.rating_buttons, bool):
+            raise NLGConfigError(
+                f"Invalid `nlg` option in endpoints.yml: rating_buttons has to be true "
+                f"or false, got {self.rating_buttons!r}."
+            )
         self.templated = TemplatedNaturalLanguageGenerator(domain.responses if domain else {})
         self._pool: Optional[ThreadPoolExecutor] = None
 
@@ -101,7 +142,12 @@ class GenerativeNLG(NaturalLanguageGenerator):
 
     async def generate(self, utter_action: Text, tracker: DialogueStateTracker,
                        output_channel: Text, **kwargs: Any) -> Optional[Dict[Text, Any]]:
-        """Renders ``utter_action``; generates text for the GPT policy's response."""
+        """Renders ``utter_action``; generates text for the GPT policy's response.
+
+        The generated response's message carries ``generation`` (the metadata,
+        with a new ``reply_id``) and, when the text was generated and
+        ``rating_buttons`` is on, the two rating buttons.
+        """
         if kwargs.get("domain_responses") is not None:
             # Rasa builds the NLG before the domain is loaded; it passes the
             # responses with every call instead.
@@ -112,7 +158,10 @@ class GenerativeNLG(NaturalLanguageGenerator):
         message = dict(message or {})
         fallback = message.get("text") or DEFAULT_FALLBACK
         text, meta = await self._reply(tracker, fallback)
+        meta["reply_id"] = new_reply_id()
         message.update(text=text, generation=meta)
+        if meta.get("generated") and self.rating_buttons:
+            message["buttons"] = rating_buttons(meta["reply_id"])
         return message
 
     async def _reply(self, tracker: DialogueStateTracker, fallback: str):

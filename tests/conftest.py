@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import textwrap
+import uuid
 from pathlib import Path
 
 import pytest
@@ -72,3 +75,50 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
+
+
+PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def _postgres_up(url: str = PG_URL) -> bool:
+    import sqlalchemy as sa
+
+    try:
+        with sa.create_engine(url).connect() as conn:
+            conn.execute(sa.text("select 1"))
+        return True
+    except sa.exc.OperationalError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def postgres() -> str:
+    """The machine's PostgreSQL server, started with its cluster tool if it is down."""
+    if not _postgres_up() and shutil.which("pg_ctlcluster"):
+        version = subprocess.run(["ls", "/etc/postgresql"], capture_output=True,
+                                 text=True).stdout.split()
+        if version:
+            subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version[0], "main",
+                            "start"], check=False)
+    if not _postgres_up():
+        pytest.fail(f"PostgreSQL is not reachable at {PG_URL} and could not be started.")
+    return PG_URL
+
+
+@pytest.fixture
+def postgres_database(postgres):
+    """URL of a new, empty PostgreSQL database on that server, dropped afterwards."""
+    import sqlalchemy as sa
+
+    name = f"kestrel_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(postgres, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    yield postgres.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+# The trained project, the action server and the agent, shared by every module.
+pytest_plugins = ["tests.e2e_fixtures"]

@@ -95,12 +95,32 @@ def evaluate_loss(model, data: Sequence[Example], batch_size: int, pad_id: int) 
     return total / max(count, 1)
 
 
+CHECKPOINT_FILE = "trainer_state.pt"
+
+
+def _save_checkpoint(folder: Path, state: Dict) -> None:
+    """Writes the trainer state atomically (temp file, then rename)."""
+    import torch
+
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / (CHECKPOINT_FILE + ".tmp")
+    torch.save(state, tmp)
+    tmp.replace(folder / CHECKPOINT_FILE)
+
+
 def fit(model, tokenizer, train: Sequence[Example], val: Sequence[Example],
-        cfg: TrainConfig, progress: bool = True) -> Dict[str, float]:
+        cfg: TrainConfig, progress: bool = True,
+        checkpoint_dir: Optional[Union[str, Path]] = None) -> Dict[str, float]:
     """AdamW with linear warm-up and decay; keeps the weights of the best val loss.
 
     Stops early after ``cfg.patience`` epochs without val improvement, or at
     ``cfg.max_steps``. Returns a summary: epochs, steps, best val loss and perplexity.
+
+    With ``checkpoint_dir``, the whole trainer state (weights, optimiser,
+    scheduler, shuffling RNG, best weights, epoch) is saved there after every
+    epoch, and a run that finds a checkpoint resumes after its last epoch, so
+    an interrupted fine-tune continues where it stopped and ends with the
+    same weights as an uninterrupted one.
     """
     import torch
     from tqdm.auto import tqdm
@@ -116,8 +136,20 @@ def fit(model, tokenizer, train: Sequence[Example], val: Sequence[Example],
     sched = get_linear_schedule_with_warmup(optim, min(cfg.warmup_steps, total // 10), total)
     shuffle = torch.Generator().manual_seed(cfg.seed)
     best, best_state, bad_epochs, step, epoch = math.inf, None, 0, 0, 0
-    bar = tqdm(total=total, desc="generator", unit="step", disable=not progress)
-    while step < total:
+    stopped = False
+    ckpt = Path(checkpoint_dir) / CHECKPOINT_FILE if checkpoint_dir else None
+    if ckpt is not None and ckpt.is_file():
+        state = torch.load(ckpt, weights_only=False)
+        model.load_state_dict(state["model"])
+        optim.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        shuffle.set_state(state["shuffle_rng"])
+        torch.set_rng_state(state["torch_rng"])  # dropout masks continue as if never stopped
+        best, best_state, bad_epochs = state["best"], state["best_state"], state["bad_epochs"]
+        step, epoch, stopped = state["step"], state["epoch"], state["stopped"]
+        logger.info("Resuming from %s after epoch %d (step %d).", ckpt, epoch, step)
+    bar = tqdm(total=total, initial=step, desc="generator", unit="step", disable=not progress)
+    while step < total and not stopped:
         epoch += 1
         model.train()
         for ids, mask, labels in _batches(train, cfg.batch_size, pad_id, shuffle):
@@ -140,8 +172,14 @@ def fit(model, tokenizer, train: Sequence[Example], val: Sequence[Example],
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             else:
                 bad_epochs += 1
-                if bad_epochs >= cfg.patience:
-                    break
+                stopped = bad_epochs >= cfg.patience
+        if ckpt is not None:
+            _save_checkpoint(ckpt.parent, {
+                "model": model.state_dict(), "optimizer": optim.state_dict(),
+                "scheduler": sched.state_dict(), "shuffle_rng": shuffle.get_state(),
+                "torch_rng": torch.get_rng_state(),
+                "best": best, "best_state": best_state, "bad_epochs": bad_epochs,
+                "step": step, "epoch": epoch, "stopped": stopped})
     bar.close()
     if best_state is not None:
         model.load_state_dict(best_state)
@@ -150,7 +188,8 @@ def fit(model, tokenizer, train: Sequence[Example], val: Sequence[Example],
             "val_perplexity": math.exp(best) if best < 50 else math.inf}
 
 
-def _seed_everything(seed: int) -> None:
+def seed_everything(seed: int) -> None:
+    """Seeds Python's, NumPy's and torch's global RNGs."""
     import numpy as np
     import torch
 
@@ -166,7 +205,8 @@ def _split(dialogues, val_fraction: float, seed: int):
     return shuffled[n_val:], shuffled[:n_val]
 
 
-def _version(model_id: str, *parts: str) -> str:
+def version_id(model_id: str, *parts: str) -> str:
+    """``<model_id>-<12 hex digits of SHA-256 over parts>``: same inputs, same version."""
     return f"{model_id}-{hashlib.sha256('|'.join(parts).encode()).hexdigest()[:12]}"
 
 
@@ -203,7 +243,7 @@ def train(corpus: Union[str, Path], out_dir: Union[str, Path], cfg: TrainConfig 
     from components.generator.tokenizer import train_tokenizer
 
     started = time.perf_counter()
-    _seed_everything(cfg.seed)
+    seed_everything(cfg.seed)
     dialogues = corpus_lib.load_dialogues(corpus)
     corpus_sha = corpus_lib.fingerprint(corpus)
     train_d, val_d = _split(dialogues, cfg.val_fraction, cfg.seed)
@@ -222,7 +262,7 @@ def train(corpus: Union[str, Path], out_dir: Union[str, Path], cfg: TrainConfig 
     summary = fit(model, tokenizer, train_x, val_x, cfg, progress)
     meta = {
         "model_id": model_id,
-        "version": _version(model_id, corpus_sha, json.dumps(cfg.to_dict(), sort_keys=True),
+        "version": version_id(model_id, corpus_sha, json.dumps(cfg.to_dict(), sort_keys=True),
                             base_version, TRAINING_CODE_VERSION),
         "base_model": str(base_model) if base_model else None,
         "base_version": base_version,
@@ -239,9 +279,19 @@ def train(corpus: Union[str, Path], out_dir: Union[str, Path], cfg: TrainConfig 
         "transformers": transformers.__version__,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+    save_checkpoint(model, tokenizer, meta, out_dir)
+    return meta
+
+
+def save_checkpoint(model, tokenizer, meta: Dict, out_dir: Union[str, Path]) -> None:
+    """Writes weights (safetensors), tokenizer and ``generator_meta.json`` to ``out_dir``.
+
+    Atomic: everything goes to a temporary sibling folder that replaces
+    ``out_dir`` only when complete, so a crash leaves no half-written checkpoint.
+    """
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".generator-", dir=out_dir.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
     try:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
@@ -251,7 +301,6 @@ def train(corpus: Union[str, Path], out_dir: Union[str, Path], cfg: TrainConfig 
         tmp.rename(out_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return meta
 
 
 def main(argv: Optional[List[str]] = None) -> None:

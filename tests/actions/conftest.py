@@ -12,7 +12,8 @@ from actions import db
 from actions.seed import seed
 
 ORDER_SLOTS = ("order_id", "email", "verified_email", "cancel_confirmed", "return_reason",
-               "new_address", "product", "payment_method", "requested_slot")
+               "new_address", "product", "payment_method", "requested_slot",
+               "reply_rating")
 
 
 @pytest.fixture(autouse=True)
@@ -53,14 +54,19 @@ def build_tracker(
     intent: str = "inform",
     active_loop: Optional[str] = None,
     sender_id: str = "test-user",
+    entities: Optional[List[Dict[str, Any]]] = None,
 ) -> Tracker:
-    """A rasa_sdk Tracker with every contract slot (None unless given)."""
+    """A rasa_sdk Tracker with every contract slot (None unless given).
+
+    ``entities`` are the latest message's, e.g. ``[{"entity": "rating", "value": "up"}]``.
+    """
     all_slots = {name: None for name in ORDER_SLOTS}
     all_slots.update(slots or {})
     return Tracker(
         sender_id=sender_id,
         slots=all_slots,
-        latest_message={"text": text, "intent": {"name": intent}, "entities": []},
+        latest_message={"text": text, "intent": {"name": intent},
+                        "entities": list(entities or [])},
         events=list(events or []),
         paused=False,
         followup_action=None,

@@ -1,5 +1,6 @@
 """GPTPolicy: train -> persist -> load -> predict with Rasa's LocalModelStorage."""
 import logging
+import shutil
 
 import pytest
 from rasa.engine.graph import ExecutionContext, GraphSchema
@@ -178,3 +179,22 @@ def test_unchanged_corpus_and_config_reuse_the_cached_generator(
     tiny_corpus.write_text(tiny_corpus.read_text() + "\n# a new comment\n")
     with pytest.raises(AssertionError, match="trained again"):
         GPTPolicy.create(config, storage, Resource("gpt_new"), context).train([], DOMAIN)
+
+
+def test_promoted_generator_is_packed_as_is(config, storage, context, tiny_checkpoint, tmp_path):
+    """After `python -m components.feedback promote`, `rasa train` ships that version."""
+    from components.feedback.versions import GeneratorVersions
+    from components.generator.generator import write_meta
+
+    version_dir = tmp_path / "tiny-promoted"
+    shutil.copytree(tiny_checkpoint, version_dir)
+    write_meta(version_dir, {"model_id": "tiny", "version": "tiny-promoted"})
+    versions = GeneratorVersions(tmp_path / "generators")
+    config = {**config, "promoted": str(versions.root / "current")}
+    unpromoted = GPTPolicy.fingerprint_addon(config)
+    versions.promote(version_dir)
+    assert GPTPolicy.fingerprint_addon(config) != unpromoted  # Rasa retrains the policy
+
+    policy = GPTPolicy.create(config, storage, Resource("gpt_policy"), context)
+    policy.train([], DOMAIN)
+    assert policy.generator.model_version == "tiny-promoted"

@@ -1,7 +1,10 @@
 """GenerativeNLG: generated text off the event loop, metadata, and every fallback."""
 import asyncio
+import re
 import threading
 import time
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from rasa.shared.core.domain import Domain
@@ -11,8 +14,9 @@ from rasa.utils.endpoints import EndpointConfig
 
 from components.generator import registry
 from components.generator.generator import Generator
-from components.nlg import GenerativeNLG, NLGConfigError, conversation_turns
+from components.nlg import GenerativeNLG, NLGConfigError, conversation_turns, rating_buttons
 
+PROJECT_DOMAIN = Path(__file__).resolve().parents[2] / "domain.yml"
 DOMAIN = Domain.from_yaml("""
 version: "3.1"
 responses:
@@ -46,6 +50,14 @@ class SlowGenerator(Generator):
     def generate(self, *args, **kwargs):
         time.sleep(1.0)
         return super().generate(*args, **kwargs)
+
+
+class CannedTextGenerator(Generator):
+    """Decodes for real, then answers with a text the guardrails always accept."""
+
+    def generate(self, *args, **kwargs):
+        return replace(super().generate(*args, **kwargs),
+                       text="Yes, we ship to the US and Canada.")
 
 
 class BrokenGenerator(Generator):
@@ -109,7 +121,10 @@ async def test_no_generator_sends_the_canned_text():
     registry.set_active(None)
     message = await generate(make_nlg(), tracker("tell me a joke"))
     assert message["text"] == "Canned fallback."
-    assert message["generation"] == {"generated": False, "fallback": "no_generator"}
+    meta = dict(message["generation"])
+    assert re.fullmatch(r"[0-9a-f]{16}", meta.pop("reply_id"))
+    assert meta == {"generated": False, "fallback": "no_generator"}
+    assert "buttons" not in message
 
 
 async def test_failing_generator_sends_the_canned_text(use_generator):
@@ -117,6 +132,7 @@ async def test_failing_generator_sends_the_canned_text(use_generator):
     message = await generate(make_nlg(), tracker("tell me a joke"))
     assert message["text"] == "Canned fallback."
     assert message["generation"]["fallback"] == "error"
+    assert message["generation"]["reply_id"] and "buttons" not in message
 
 
 async def test_slow_generator_sends_the_canned_text(use_generator):
@@ -140,6 +156,71 @@ async def test_empty_message_gets_the_canned_text(use_generator):
     assert message["generation"]["fallback"] == "empty_message"
 
 
+async def test_generated_reply_gets_an_id_and_rating_buttons(use_generator):
+    use_generator(CannedTextGenerator)
+    message = await generate(make_nlg(), tracker("Do you ship to Canada?"))
+    assert message["text"] == "Yes, we ship to the US and Canada."
+    meta = message["generation"]
+    assert meta["generated"] is True
+    reply_id = meta["reply_id"]
+    assert re.fullmatch(r"[0-9a-f]{16}", reply_id)
+    assert message["buttons"] == [
+        {"title": "Helpful",
+         "payload": '/rate_reply{"rating": "helpful", "reply_id": "%s"}' % reply_id},
+        {"title": "Not helpful",
+         "payload": '/rate_reply{"rating": "not_helpful", "reply_id": "%s"}' % reply_id},
+    ]
+
+
+async def test_every_reply_has_its_own_id(use_generator):
+    use_generator(CannedTextGenerator)
+    nlg = make_nlg()
+    ids = [(await generate(nlg, tracker("Do you ship to Canada?")))["generation"]["reply_id"]
+           for _ in range(5)]
+    assert len(set(ids)) == 5
+
+
+async def test_rating_buttons_can_be_switched_off(use_generator):
+    use_generator(CannedTextGenerator)
+    message = await generate(make_nlg(rating_buttons=False), tracker("Do you ship to Canada?"))
+    assert message["generation"]["generated"] is True
+    assert message["generation"]["reply_id"]
+    assert "buttons" not in message
+
+
+async def test_rejected_text_gets_an_id_but_no_buttons(use_generator):
+    use_generator(CannedTextGenerator)
+    nlg = make_nlg(guardrails={"extra_blocklist": ["canada"]})
+    message = await generate(nlg, tracker("Do you ship to Canada?"))
+    assert message["text"] == "Canned fallback."
+    assert message["generation"]["generated"] is False
+    assert message["generation"]["reply_id"] and "buttons" not in message
+
+
+def test_button_payloads_are_what_rasa_parses_with_the_project_domain():
+    """Rasa's own payload handler reads both entities; unknown names would be dropped."""
+    from rasa.nlu.classifiers.regex_message_handler import RegexMessageHandler
+    from rasa.shared.nlu.training_data.message import Message
+
+    domain = Domain.load(str(PROJECT_DOMAIN))
+    buttons = rating_buttons('ab"c')
+    parsed = RegexMessageHandler().process(
+        [Message({"text": button["payload"]}) for button in buttons], domain)
+    for message, rating in zip(parsed, ("helpful", "not_helpful")):
+        assert message.get("intent")["name"] == "rate_reply"
+        entities = {e["entity"]: e["value"] for e in message.get("entities")}
+        assert entities == {"rating": rating, "reply_id": 'ab"c'}
+
+
+def test_button_presses_are_left_out_of_the_prompt():
+    t = tracker("Do you ship to Canada?", "Yes, we do.",
+                '/rate_reply{"rating": "helpful", "reply_id": "abc"}', "Thanks!",
+                "and to Mexico?")
+    assert [(turn.role, turn.text) for turn in conversation_turns(t)] == [
+        ("user", "Do you ship to Canada?"), ("assistant", "Yes, we do."),
+        ("assistant", "Thanks!"), ("user", "and to Mexico?")]
+
+
 def test_conversation_turns_follow_the_tracker():
     turns = conversation_turns(tracker("hi", "Hello!", ""))
     assert [(t.role, t.text) for t in turns] == [
@@ -150,6 +231,8 @@ def test_conversation_turns_follow_the_tracker():
     ({"temperature": 0.5}, "Unknown option"),
     ({"decoding": {"temperature": 0}}, "temperature"),
     ({"guardrails": {"blocklist": ["("]}}, "regex"),
+    ({"rating_buttons": "yes"}, "rating_buttons"),
+    ({"rating_button": True}, r"Unknown option.*rating_button\b"),
 ])
 def test_bad_endpoint_options_are_rejected(options, message):
     with pytest.raises(NLGConfigError, match=message):

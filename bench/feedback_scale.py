@@ -1,0 +1,181 @@
+"""Time and peak memory of export and fine-tuning on 10,000 stored conversations.
+
+    python bench/feedback_scale.py --conversations 10000 --archive models/kestrel.tar.gz
+
+1. Builds a SQLite tracker store in a temporary folder with Rasa's own
+   ``SQLTrackerStore`` schema and event JSON: ``--conversations`` conversations,
+   each a session start, an order-status form (8-10 events), and one or two
+   open-ended turns answered by a generated reply; 40% of generated replies
+   are rated (3 helpful : 1 not helpful). Rows are bulk-inserted, since the
+   bench measures the feedback loop, not Rasa's write path.
+2. ``python -m components.feedback export`` in a child process.
+3. ``dataset`` (no corrections: helpful replies become the pairs).
+4. ``finetune`` of the archive's generator for ``--epochs`` epochs, in a child
+   process, without corpus replay.
+
+Wall time and peak RSS of each child come from ``os.wait4`` (ru_maxrss, KiB
+on Linux). Prints a Markdown table.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+OPEN_QUESTIONS = [
+    "do you think your kettles would make a nice wedding gift?",
+    "is the blender dishwasher safe?", "do you have a physical store in boston?",
+    "are your products eco friendly?", "how long is the warranty on headphones?",
+    "can I pay with bitcoin?", "what's your favourite colour?", "do you sell gift cards?",
+]
+REPLIES = [
+    "Our small appliances come with a two-year warranty.",
+    "Yes, we ship to the US and Canada; standard shipping takes 3-5 business days.",
+    "Kestrel gift cards come in any amount from $10.",
+    "I can't check that here, but the product page lists the materials.",
+    "We accept Visa, Mastercard, American Express, PayPal and gift cards.",
+    "I'm a support assistant, so no favourite colour, but I can help with orders.",
+]
+
+
+def conversation_events(i: int, start: float, rng: random.Random):
+    """The Rasa events of conversation ``i``, starting at ``start`` (s since epoch)."""
+    from rasa.shared.core.events import (
+        ActionExecuted, ActiveLoop, BotUttered, SessionStarted, SlotSet, UserUttered,
+    )
+
+    t = start
+    order = f"KC-{10000 + i % 90000}"
+    email = f"customer{i}@example.com"
+    events = [ActionExecuted("action_session_start", timestamp=t), SessionStarted(timestamp=t),
+              ActionExecuted("action_listen", timestamp=t),
+              UserUttered(f"where is my order {order}", {"name": "order_status",
+                          "confidence": 0.93}, [{"entity": "order_id", "value": order,
+                                                 "start": 18, "end": 26}], timestamp=t + 1),
+              SlotSet("order_id", order, timestamp=t + 1),
+              ActionExecuted("order_lookup_form", timestamp=t + 1),
+              ActiveLoop("order_lookup_form", timestamp=t + 1),
+              SlotSet("requested_slot", "email", timestamp=t + 1),
+              BotUttered("What's the email address on the order?", timestamp=t + 1),
+              ActionExecuted("action_listen", timestamp=t + 1),
+              UserUttered(email, {"name": "inform", "confidence": 0.88}, timestamp=t + 5),
+              SlotSet("email", email, timestamp=t + 5),
+              ActiveLoop(None, timestamp=t + 5), SlotSet("requested_slot", None, timestamp=t + 5),
+              ActionExecuted("action_order_status", timestamp=t + 5),
+              BotUttered(f"Order {order} shipped yesterday.", timestamp=t + 5),
+              ActionExecuted("action_listen", timestamp=t + 5)]
+    for j in range(rng.choice((1, 2))):
+        t += 20
+        reply_id = f"{i:08x}{j:08x}"
+        events += [
+            UserUttered(rng.choice(OPEN_QUESTIONS), {"name": "product_question",
+                        "confidence": 0.7}, timestamp=t),
+            ActionExecuted("utter_gpt_reply", timestamp=t),
+            BotUttered(rng.choice(REPLIES), timestamp=t + 0.2,
+                       metadata={"utter_action": "utter_gpt_reply", "generation": {
+                           "generated": True, "fallback": None, "reply_id": reply_id,
+                           "model_version": "kestrel-gpt-bench", "latency_ms": 110.0}}),
+            ActionExecuted("action_listen", timestamp=t + 0.2)]
+        if rng.random() < 0.4:
+            value = "helpful" if rng.random() < 0.75 else "not_helpful"
+            events += [
+                UserUttered(f'/rate_reply{{"rating": "{value}", "reply_id": "{reply_id}"}}',
+                            {"name": "rate_reply", "confidence": 1.0}, timestamp=t + 4),
+                ActionExecuted("action_rate_reply", timestamp=t + 4),
+                SlotSet("reply_rating", {"reply_id": reply_id, "rating": value,
+                                         "model_version": "kestrel-gpt-bench",
+                                         "generated": True, "rated_at": t + 4}, timestamp=t + 4),
+                ActionExecuted("action_listen", timestamp=t + 4)]
+    return events
+
+
+def build_store(path: Path, n: int, seed: int = 0) -> int:
+    """Writes ``n`` conversations into a new SQLite store at ``path``; returns the event count."""
+    import sqlalchemy as sa
+    from rasa.core.tracker_store import SQLTrackerStore
+    from rasa.shared.core.domain import Domain
+
+    store = SQLTrackerStore(Domain.load(str(ROOT / "domain.yml")), dialect="sqlite",
+                            db=str(path))  # creates Rasa's schema
+    table = sa.Table("events", sa.MetaData(), autoload_with=store.engine)
+    rng, start, total = random.Random(seed), time.time() - 30 * 86400, 0
+    with store.engine.begin() as conn:
+        for i in range(n):
+            rows = []
+            for e in conversation_events(i, start + i * 200, rng):
+                data = e.as_dict()
+                rows.append({"sender_id": f"bench-{i}", "type_name": e.type_name,
+                             "timestamp": e.timestamp, "intent_name": data.get(
+                                 "parse_data", {}).get("intent", {}).get("name"),
+                             "action_name": data.get("name"), "data": json.dumps(data)})
+            conn.execute(table.insert(), rows)
+            total += len(rows)
+    store.engine.dispose()
+    return total
+
+
+def run_measured(args, env) -> dict:
+    """Runs a child process; returns wall time (s), peak RSS (MiB) and its output."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise SystemExit(f"{' '.join(args)} failed:\n{out}")
+    return {"seconds": round(time.perf_counter() - started, 1),
+            "peak_rss_mib": round(usage.ru_maxrss / 1024, 1), "output": out}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--conversations", type=int, default=10000)
+    parser.add_argument("--archive", default="models/kestrel.tar.gz")
+    parser.add_argument("--epochs", type=int, default=1)
+    args = parser.parse_args()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    py = sys.executable
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        t0 = time.perf_counter()
+        events = build_store(tmp / "tracker.db", args.conversations)
+        build_s = time.perf_counter() - t0
+        size_mib = (tmp / "tracker.db").stat().st_size / 2**20
+        url = f"sqlite:///{tmp / 'tracker.db'}"
+        export = run_measured([py, "-m", "components.feedback", "export", "--store", url,
+                               "--out", str(tmp / "exports")], env)
+        dataset = run_measured([py, "-m", "components.feedback", "dataset", "--exports",
+                                str(tmp / "exports"), "--out", str(tmp / "ds")], env)
+        manifest = json.loads((tmp / "ds" / "manifest.json").read_text())
+        finetune = run_measured([py, "-m", "components.feedback", "finetune", "--dataset",
+                                 str(tmp / "ds"), "--out", str(tmp / "candidate"), "--archive",
+                                 args.archive, "--versions", str(tmp / "generators"),
+                                 "--no-replay", "--epochs", str(args.epochs)], env)
+        meta = json.loads((tmp / "candidate" / "generator_meta.json").read_text())
+    print(f"Machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
+          f"Python {platform.python_version()}")
+    print(f"Store: {args.conversations} conversations, {events} events, {size_mib:.0f} MiB "
+          f"SQLite (built in {build_s:.0f} s)\n")
+    print("| step | wall time | peak RSS | output |\n|---|---|---|---|")
+    print(f"| export | {export['seconds']} s | {export['peak_rss_mib']} MiB | "
+          f"{export['output'].strip().splitlines()[-1]} |")
+    print(f"| dataset | {dataset['seconds']} s | {dataset['peak_rss_mib']} MiB | "
+          f"{manifest['train']} train / {manifest['heldout']} held-out pairs |")
+    print(f"| finetune ({args.epochs} epoch) | {finetune['seconds']} s | "
+          f"{finetune['peak_rss_mib']} MiB | {meta['train_examples']} examples, "
+          f"{meta['steps']} steps, val ppl {meta['val_perplexity']:.1f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+"""Session fixtures of the end-to-end tests: the project trained once, the action server, the agent.
+
+The model is trained once per test session from config.yml, domain.yml and
+data/ (NLU, dialogue and the generator), exactly as `rasa train` does. The
+action server is a real `rasa run actions` process on a temporary SQLite
+store database; the tracker store is a temporary SQLite file. Loaded by
+tests/conftest.py, so every test module shares the one training.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+RASA = str(Path(sys.executable).parent / "rasa")
+
+
+def rasa_env(**extra: str) -> dict:
+    return {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3", **extra}
+
+
+@pytest.fixture(scope="session")
+def trained_model(tmp_path_factory) -> str:
+    """Trains the project with its own config into a temporary folder.
+
+    ``KESTREL_TEST_MODEL=models/kestrel.tar.gz`` reuses an archive instead, to
+    iterate on the end-to-end tests without a 6-minute training; CI never sets it.
+    """
+    from rasa.model_training import train
+
+    if os.environ.get("KESTREL_TEST_MODEL"):
+        return str(Path(os.environ["KESTREL_TEST_MODEL"]).resolve())
+    out = tmp_path_factory.mktemp("models")
+    os.environ["RASA_CACHE_DIRECTORY"] = str(tmp_path_factory.mktemp("rasa-cache"))
+    cwd = os.getcwd()
+    os.chdir(ROOT)  # config.yml names the generator corpus relative to the project
+    try:
+        result = train(domain="domain.yml", config="config.yml", training_files=["data"],
+                       output=str(out), fixed_model_name="e2e")
+    finally:
+        os.chdir(cwd)
+    assert result.code == 0, "rasa train failed"
+    return result.model
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def action_server(tmp_path_factory):
+    """`rasa run actions` on a freshly seeded SQLite store database."""
+    tmp = tmp_path_factory.mktemp("actions")
+    db_url = f"sqlite:///{tmp / 'store.db'}"
+    env = rasa_env(SUPPORT_DB_URL=db_url)
+    subprocess.run([sys.executable, "-m", "actions.seed", "--url", db_url], check=True,
+                   cwd=ROOT, env=env, capture_output=True)
+    port = free_port()
+    log = open(tmp / "actions.log", "w")
+    proc = subprocess.Popen([RASA, "run", "actions", "--port", str(port)], cwd=ROOT, env=env,
+                            stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/health", timeout=1)
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"action server did not start:\n{(tmp / 'actions.log').read_text()}")
+            time.sleep(0.5)
+    yield {"url": f"{url}/webhook", "db_url": db_url}
+    proc.terminate()
+    proc.wait(timeout=20)
+    log.close()
+
+
+@pytest.fixture(scope="session")
+def tracker_db(tmp_path_factory) -> str:
+    return f"sqlite:///{tmp_path_factory.mktemp('tracker') / 'tracker.db'}"
+
+
+@pytest.fixture(scope="session")
+def agent(trained_model, action_server, tracker_db):
+    """The agent as `rasa run` builds it from endpoints.yml, on temporary databases."""
+    from rasa.core.agent import Agent
+    from rasa.core.utils import AvailableEndpoints
+    from rasa.utils.endpoints import EndpointConfig
+
+    from components.tracker_store import URLSQLTrackerStore
+
+    endpoints = AvailableEndpoints.read_endpoints(str(ROOT / "endpoints.yml"))
+    return Agent.load(
+        trained_model,
+        generator=endpoints.nlg,
+        tracker_store=URLSQLTrackerStore(url=tracker_db),
+        action_endpoint=EndpointConfig(url=action_server["url"]),
+    )
+
+
+class Chat:
+    """One conversation with the agent; ``say`` returns the bot's texts."""
+
+    def __init__(self, agent):
+        self.agent = agent
+        self.sender = f"e2e-{uuid.uuid4().hex[:8]}"
+
+    async def say(self, text: str) -> str:
+        replies = await self.agent.handle_text(text, sender_id=self.sender)
+        return " | ".join(r.get("text") or "" for r in replies)
+
+    async def events(self):
+        """Every stored event, earlier sessions' too (``retrieve`` gives the last session)."""
+        tracker = await self.agent.tracker_store.retrieve_full_tracker(self.sender)
+        return list(tracker.events)
+
+
