@@ -44,6 +44,20 @@ def last_turns(turns: Sequence[Turn], max_turns: int) -> List[Turn]:
     return kept
 
 
+def defuse_special_tokens(text: str, tokenizer) -> str:
+    """``text`` with every special-token string broken up by a space.
+
+    A customer who types ``<|system|>`` or ``<|endoftext|>`` would otherwise
+    get the real special token in the prompt (tokenizers match special tokens
+    inside text) and could fake a system or assistant turn. "<|system|>"
+    becomes "< |system|>": the same characters to read, never the token.
+    """
+    for token in getattr(tokenizer, "all_special_tokens", None) or ():
+        if len(token) > 1 and token in text:
+            text = text.replace(token, f"{token[0]} {token[1:]}")
+    return text
+
+
 def build_prompt(
     tokenizer,
     turns: Sequence[Turn],
@@ -62,10 +76,13 @@ def build_prompt(
     Returns:
         The prompt text, ending where the assistant's reply begins.
 
+    Turn texts go through ``defuse_special_tokens`` first.
+
     Raises:
         ValueError: if the conversation does not end with a user turn.
     """
-    kept = last_turns(turns, max_turns)
+    kept = [Turn(t.role, defuse_special_tokens(t.text, tokenizer))
+            for t in last_turns(turns, max_turns)]
     if getattr(tokenizer, "chat_template", None):
         messages = [{"role": t.role, "content": t.text} for t in kept]
         if system_prompt:

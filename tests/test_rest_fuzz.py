@@ -1,0 +1,142 @@
+"""Fuzzing the REST webhook of a real `rasa run` server with hypothesis.
+
+The server runs the session's trained model with the project's credentials.yml
+(components.rest_channel.ValidatedRestInput) and endpoints.yml (GenerativeNLG,
+SQL tracker store on a temporary SQLite file, the session's action server).
+Malformed requests (random bytes, invalid UTF-8, JSON that is not an object,
+missing or mistyped fields, wrong content types, bodies over 1 MiB) must get a
+4xx; valid requests with random Unicode and control characters must get a 200
+with a list of messages; nothing may get a 5xx, and a conversation stored
+before the fuzzing is unchanged after it.
+"""
+from __future__ import annotations
+
+import http.client
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+import yaml
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from tests.e2e_fixtures import RASA, ROOT, free_port, rasa_env
+
+pytestmark = pytest.mark.slow
+
+PATH = "/webhooks/rest/webhook"
+STATUSES = []  # every status the server answered, for the summary
+
+
+@pytest.fixture(scope="module")
+def server(trained_model, action_server, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("rest-fuzz")
+    endpoints = yaml.safe_load((ROOT / "endpoints.yml").read_text())
+    endpoints["action_endpoint"]["url"] = action_server["url"]
+    (tmp / "endpoints.yml").write_text(yaml.safe_dump(endpoints))
+    tracker = f"sqlite:///{tmp / 'tracker.db'}"
+    port = free_port()
+    log = open(tmp / "rasa.log", "w")
+    proc = subprocess.Popen(
+        [RASA, "run", "-m", trained_model, "-p", str(port), "--credentials",
+         str(ROOT / "credentials.yml"), "--endpoints", str(tmp / "endpoints.yml")],
+        cwd=ROOT, env=rasa_env(TRACKER_STORE_URL=tracker), stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/webhooks/rest/")
+            if conn.getresponse().status == 200:
+                break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"rasa run did not start:\n{(tmp / 'rasa.log').read_text()[-3000:]}")
+        time.sleep(1)
+    yield {"port": port, "tracker": tracker}
+    proc.terminate()
+    proc.wait(timeout=30)
+    log.close()
+    print(f"\nREST fuzzing: {len(STATUSES)} requests, "
+          f"{sum(s >= 500 for s in STATUSES)} 5xx, "
+          f"{sum(400 <= s < 500 for s in STATUSES)} 4xx, {STATUSES.count(200)} 200")
+
+
+def post(server, body: bytes, content_type: str = "application/json"):
+    conn = http.client.HTTPConnection("127.0.0.1", server["port"], timeout=60)
+    conn.request("POST", PATH, body=body, headers={"Content-Type": content_type})
+    resp = conn.getresponse()
+    data = resp.read()
+    STATUSES.append(resp.status)
+    return resp.status, data
+
+
+def stored(server, sender: str):
+    with sa.create_engine(server["tracker"]).connect() as conn:
+        return conn.execute(sa.text("select id, type_name, data from events where sender_id = :s "
+                                    "order by id"), {"s": sender}).fetchall()
+
+
+@pytest.fixture(scope="module")
+def keeper(server):
+    """A conversation stored before the fuzzing; it must come out unchanged."""
+    status, _ = post(server, json.dumps({"sender": "keeper", "message": "hello"}).encode())
+    assert status == 200
+    return stored(server, "keeper")
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=6), c, max_size=3),
+    max_leaves=8)
+malformed = st.one_of(
+    st.binary(max_size=200),                                      # random bytes, bad UTF-8
+    json_values.filter(lambda v: not isinstance(v, dict)).map(json.dumps),
+    st.fixed_dictionaries({}, optional={"sender": json_values, "message": json_values,
+                                        "metadata": json_values})
+      .filter(lambda d: not (isinstance(d.get("sender"), str) and d["sender"]
+                             and len(d["sender"]) <= 255 and isinstance(d.get("message"), str)
+                             and isinstance(d.get("metadata", {}), (dict, type(None)))))
+      .map(json.dumps),
+)
+
+
+@settings(max_examples=2500, deadline=None, suppress_health_check=list(HealthCheck))
+@given(body=malformed)
+def test_malformed_requests_get_a_4xx(server, keeper, body):
+    status, data = post(server, body if isinstance(body, bytes) else body.encode("utf-8"))
+    assert status == 400, (status, data[:200])
+    assert "error" in json.loads(data)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(content_type=st.text(max_size=40).filter(lambda t: "application/json" not in t.lower()
+                                                 and all(32 <= ord(c) < 127 for c in t)))
+def test_wrong_content_types_get_415(server, keeper, content_type):
+    body = json.dumps({"sender": "ct", "message": "hi"}).encode()
+    assert post(server, body, content_type)[0] == 415
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(sender=st.text(min_size=1, max_size=40), message=st.text(max_size=400))
+def test_valid_requests_with_any_unicode_get_replies(server, keeper, sender, message):
+    status, data = post(server, json.dumps({"sender": f"fuzz-{sender}", "message": message})
+                        .encode())
+    assert status == 200, data[:300]
+    assert isinstance(json.loads(data), list)
+
+
+def test_oversized_body_gets_413(server, keeper):
+    body = json.dumps({"sender": "big", "message": "x" * (1 << 20)}).encode()
+    assert post(server, body)[0] == 413
+    assert stored(server, "big") == []
+
+
+def test_nothing_stored_was_touched(server, keeper):
+    # Runs after the fuzzing tests of this module (pytest keeps file order).
+    assert stored(server, "keeper") == keeper
+    assert 500 not in STATUSES and not any(s >= 500 for s in STATUSES)
