@@ -38,6 +38,9 @@ $(MODEL): $(TRAIN_INPUTS) | install
 actions: install db  ## run the action server on :5055 in the foreground
 	$(RASA) run actions --port 5055
 
+serve: install db $(MODEL)  ## action server + rasa run with REST, socket.io and the HTTP API (needs RASA_AUTH_TOKEN)
+	@scripts/serve.sh $(MODEL)
+
 validate: install  ## rasa data validate, failing on warnings
 	$(RASA) data validate --fail-on-warnings
 

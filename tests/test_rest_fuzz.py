@@ -7,7 +7,9 @@ Malformed requests (random bytes, invalid UTF-8, JSON that is not an object,
 missing or mistyped fields, wrong content types, bodies over 1 MiB) must get a
 4xx; valid requests with random Unicode and control characters must get a 200
 with a list of messages; nothing may get a 5xx, and a conversation stored
-before the fuzzing is unchanged after it.
+before the fuzzing is unchanged after it. The server also runs Rasa's HTTP API
+with a token and CORS for one origin, as scripts/serve.sh starts it: requests
+without the token are refused, other origins get no CORS headers.
 """
 from __future__ import annotations
 
@@ -29,6 +31,8 @@ pytestmark = pytest.mark.slow
 
 PATH = "/webhooks/rest/webhook"
 STATUSES = []  # every status the server answered, for the summary
+TOKEN = "test-token-" + "7f3a" * 8  # the HTTP API token, as RASA_AUTH_TOKEN would give it
+ALLOWED_ORIGIN = "https://shop.kestrelhome.example"
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +46,8 @@ def server(trained_model, action_server, tmp_path_factory):
     log = open(tmp / "rasa.log", "w")
     proc = subprocess.Popen(
         [RASA, "run", "-m", trained_model, "-p", str(port), "--credentials",
-         str(ROOT / "credentials.yml"), "--endpoints", str(tmp / "endpoints.yml")],
+         str(ROOT / "credentials.yml"), "--endpoints", str(tmp / "endpoints.yml"),
+         "--enable-api", "--auth-token", TOKEN, "--cors", ALLOWED_ORIGIN],  # as scripts/serve.sh
         cwd=ROOT, env=rasa_env(TRACKER_STORE_URL=tracker), stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 180
     while True:
@@ -134,6 +139,31 @@ def test_oversized_body_gets_413(server, keeper):
     body = json.dumps({"sender": "big", "message": "x" * (1 << 20)}).encode()
     assert post(server, body)[0] == 413
     assert stored(server, "big") == []
+
+
+def get(server, path: str, headers=None, method: str = "GET"):
+    conn = http.client.HTTPConnection("127.0.0.1", server["port"], timeout=30)
+    conn.request(method, path, headers=headers or {})
+    resp = conn.getresponse()
+    resp.read()
+    return resp
+
+
+def test_http_api_refuses_requests_without_the_token(server, keeper):
+    assert get(server, "/status").status == 401
+    assert get(server, "/conversations/keeper/tracker").status == 401
+    assert get(server, "/status?token=wrong").status == 401
+    assert get(server, f"/status?token={TOKEN}").status == 200
+    assert get(server, f"/conversations/keeper/tracker?token={TOKEN}").status == 200
+
+
+def test_cors_only_for_the_configured_origin(server, keeper):
+    preflight = {"Access-Control-Request-Method": "POST",
+                 "Access-Control-Request-Headers": "content-type"}
+    ok = get(server, PATH, {"Origin": ALLOWED_ORIGIN, **preflight}, "OPTIONS")
+    assert ok.getheader("Access-Control-Allow-Origin") == ALLOWED_ORIGIN
+    evil = get(server, PATH, {"Origin": "https://evil.example", **preflight}, "OPTIONS")
+    assert evil.getheader("Access-Control-Allow-Origin") in (None, "")
 
 
 def test_nothing_stored_was_touched(server, keeper):

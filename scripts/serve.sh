@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Starts the action server and `rasa run` (REST, socket.io, HTTP API), waits until
+# both answer, prints the URLs, and stops both on Ctrl-C.
+#   RASA_AUTH_TOKEN  required: the token Rasa's HTTP API asks for (?token=...)
+#   CORS_ORIGINS     allowed browser origins, space-separated (default http://localhost:5005)
+#   PORT             Rasa's port (default 5005)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MODEL=${1:-models/kestrel.tar.gz}
+BIN=${VENV:-.venv}/bin
+PORT=${PORT:-5005}
+if [ -z "${RASA_AUTH_TOKEN:-}" ]; then
+  echo "error: set RASA_AUTH_TOKEN (a long random string) first; Rasa's HTTP API refuses" \
+       "requests without it. For example: export RASA_AUTH_TOKEN=\$(openssl rand -hex 24)" >&2
+  exit 1
+fi
+read -r -a origins <<<"${CORS_ORIGINS:-http://localhost:$PORT}"
+mkdir -p var
+
+"$BIN/rasa" run actions --port 5055 >var/actions.log 2>&1 &
+actions_pid=$!
+"$BIN/rasa" run --model "$MODEL" --port "$PORT" --endpoints endpoints.yml \
+  --credentials credentials.yml --enable-api --auth-token "$RASA_AUTH_TOKEN" \
+  --cors "${origins[@]}" >var/rasa.log 2>&1 &
+rasa_pid=$!
+trap 'kill $actions_pid $rasa_pid 2>/dev/null || true; wait 2>/dev/null; echo "Stopped."' EXIT
+trap 'exit 0' INT TERM
+
+wait_for() {  # url, pid, log, seconds
+  for _ in $(seq 1 "$4"); do
+    if "$BIN/python" -c "import urllib.request as u; u.urlopen('$1', timeout=1)" 2>/dev/null; then
+      return 0
+    fi
+    if ! kill -0 "$2" 2>/dev/null; then
+      echo "error: a server did not start; see $3" >&2
+      exit 1
+    fi
+    sleep 1
+  done
+  echo "error: $1 did not answer in $4 s; see $3" >&2
+  exit 1
+}
+wait_for http://localhost:5055/health $actions_pid var/actions.log 120
+wait_for "http://localhost:$PORT/" $rasa_pid var/rasa.log 300
+
+echo "Kestrel assistant is up (logs: var/rasa.log, var/actions.log). Ctrl-C stops it."
+echo "  REST:     POST http://localhost:$PORT/webhooks/rest/webhook"
+echo "  socket.io:     http://localhost:$PORT/socket.io"
+echo "  HTTP API:      http://localhost:$PORT/status?token=\$RASA_AUTH_TOKEN"
+wait $rasa_pid
