@@ -132,12 +132,9 @@ def cmd_promote(args) -> None:
         reasons = "; ".join(decision.get("reasons", []))
         raise VersionError(f"The report does not recommend {candidate.model_version}: {reasons}. "
                            f"Nothing changed (use --force to promote anyway).")
-    versions = GeneratorVersions(args.versions)
-    if versions.current() is None and decision.get("current_version"):
-        baseline = Path(args.versions) / decision["current_version"]
-        if baseline.is_dir():  # first promotion: make the baseline the version to roll back to
-            versions._switch(baseline.name, "promote", "baseline before the first promotion")
-    entry = versions.promote(args.candidate, reason="; ".join(decision.get("reasons", [])))
+    entry = GeneratorVersions(args.versions).promote(
+        args.candidate, reason="; ".join(decision.get("reasons", [])),
+        baseline=decision.get("current_version"))
     print(f"Promoted {entry['version']} (previous: {entry['previous']}).")
     print("Run `make train` to pack it into the model; a running server loads the new model "
           "on restart or through PUT /model (see README).")

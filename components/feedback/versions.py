@@ -90,12 +90,19 @@ class GeneratorVersions:
             f.write(json.dumps(entry) + "\n")
         return entry
 
-    def promote(self, checkpoint: Union[str, Path], reason: str = "") -> Dict[str, Any]:
+    def promote(self, checkpoint: Union[str, Path], reason: str = "",
+                baseline: Optional[str] = None) -> Dict[str, Any]:
         """Adds ``checkpoint`` and makes it current; returns the history entry.
+
+        ``baseline``: on the first promotion, the version (a folder here) that
+        was serving until now is recorded as promoted first, so that
+        ``rollback`` can return to it.
 
         Raises:
             VersionError: if it is already the current version.
         """
+        if self.current() is None and baseline and (self.root / baseline).is_dir():
+            self._switch(baseline, "promote", "baseline before the first promotion")
         folder = self.add(checkpoint)
         current = self.current()
         if current is not None and current.name == folder.name:
