@@ -13,8 +13,12 @@ TRAIN_INPUTS := config.yml domain.yml $(shell find data components -type f \
 export TF_CPP_MIN_LOG_LEVEL := 3
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export PYTHONPATH := $(CURDIR)
+# credentials.yml reads these; empty leaves the Slack channel off (README, "Slack").
+export SLACK_BOT_TOKEN ?=
+export SLACK_SIGNING_SECRET ?=
+export SLACK_CHANNEL ?=
 
-.PHONY: help chat install db train actions shell serve test validate clean \
+.PHONY: help chat install db train actions shell serve webchat test validate clean \
         export review dataset finetune evaluate promote rollback analytics bench-feedback
 
 help:  ## list the targets
@@ -38,13 +42,17 @@ $(MODEL): $(TRAIN_INPUTS) | install
 actions: install db  ## run the action server on :5055 in the foreground
 	$(RASA) run actions --port 5055
 
-serve: install db $(MODEL)  ## action server + rasa run with REST, socket.io and the HTTP API (needs RASA_AUTH_TOKEN)
+webchat: webchat/node_modules/.package-lock.json  ## the web chat page's npm packages (npm ci in webchat/)
+webchat/node_modules/.package-lock.json: webchat/package.json webchat/package-lock.json
+	cd webchat && npm ci --no-audit --no-fund --loglevel=error
+
+serve: install db webchat $(MODEL)  ## action server, rasa run (REST, socket.io, Slack, HTTP API) and the web chat page (needs RASA_AUTH_TOKEN)
 	@scripts/serve.sh $(MODEL)
 
 validate: install  ## rasa data validate, failing on warnings
 	$(RASA) data validate --fail-on-warnings
 
-test: install  ## the whole test suite (unit, actions, policy, end to end, story tests)
+test: install webchat  ## the whole test suite (unit, actions, policy, end to end, story tests)
 	$(BIN)/python -m pytest
 
 # --- The feedback loop (README, "Improving the generator"). TRACKER_STORE_URL

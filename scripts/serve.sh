@@ -1,20 +1,24 @@
 #!/usr/bin/env bash
-# Starts the action server and `rasa run` (REST, socket.io, HTTP API), waits until
-# both answer, prints the URLs, and stops both on Ctrl-C.
+# Starts the action server, `rasa run` (REST, socket.io, Slack, HTTP API) and the
+# web chat page (webchat/), waits until all answer, prints the URLs, and stops all
+# of them on Ctrl-C.
 #   RASA_AUTH_TOKEN  required: the token Rasa's HTTP API asks for (?token=...)
-#   CORS_ORIGINS     allowed browser origins, space-separated (default http://localhost:5005)
+#   CORS_ORIGINS     browser origins allowed on the HTTP API, space-separated
+#                    (default: the web chat page's origin)
 #   PORT             Rasa's port (default 5005)
+#   WEBCHAT_PORT     the web chat page's port (default 8080)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL=${1:-models/kestrel.tar.gz}
 BIN=${VENV:-.venv}/bin
 PORT=${PORT:-5005}
+WEBCHAT_PORT=${WEBCHAT_PORT:-8080}
 if [ -z "${RASA_AUTH_TOKEN:-}" ]; then
   echo "error: set RASA_AUTH_TOKEN (a long random string) first; Rasa's HTTP API refuses" \
        "requests without it. For example: export RASA_AUTH_TOKEN=\$(openssl rand -hex 24)" >&2
   exit 1
 fi
-read -r -a origins <<<"${CORS_ORIGINS:-http://localhost:$PORT}"
+read -r -a origins <<<"${CORS_ORIGINS:-http://localhost:$WEBCHAT_PORT}"
 mkdir -p var
 
 "$BIN/rasa" run actions --port 5055 >var/actions.log 2>&1 &
@@ -23,7 +27,10 @@ actions_pid=$!
   --credentials credentials.yml --enable-api --auth-token "$RASA_AUTH_TOKEN" \
   --cors "${origins[@]}" >var/rasa.log 2>&1 &
 rasa_pid=$!
-trap 'kill $actions_pid $rasa_pid 2>/dev/null || true; wait 2>/dev/null; echo "Stopped."' EXIT
+# The page is static files; any web server will do in production (README, "Web chat").
+"$BIN/python" -m http.server "$WEBCHAT_PORT" --directory webchat >var/webchat.log 2>&1 &
+page_pid=$!
+trap 'kill $actions_pid $rasa_pid $page_pid 2>/dev/null || true; wait 2>/dev/null; echo "Stopped."' EXIT
 trap 'exit 0' INT TERM
 
 wait_for() {  # url, pid, log, seconds
@@ -41,9 +48,11 @@ wait_for() {  # url, pid, log, seconds
   exit 1
 }
 wait_for http://localhost:5055/health $actions_pid var/actions.log 120
+wait_for "http://localhost:$WEBCHAT_PORT/index.html" $page_pid var/webchat.log 30
 wait_for "http://localhost:$PORT/" $rasa_pid var/rasa.log 300
 
 echo "Kestrel assistant is up (logs: var/rasa.log, var/actions.log). Ctrl-C stops it."
+echo "  Web chat:      http://localhost:$WEBCHAT_PORT/?server=http://localhost:$PORT"
 echo "  REST:     POST http://localhost:$PORT/webhooks/rest/webhook"
 echo "  socket.io:     http://localhost:$PORT/socket.io"
 echo "  HTTP API:      http://localhost:$PORT/status?token=\$RASA_AUTH_TOKEN"

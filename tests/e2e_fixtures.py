@@ -15,16 +15,77 @@ import sys
 import time
 import urllib.request
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator, Optional, Sequence
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 RASA = str(Path(sys.executable).parent / "rasa")
 
 
+# credentials.yml reads these; empty leaves the Slack channel off, as the Makefile does.
+SLACK_VARS = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_CHANNEL")
+
+
 def rasa_env(**extra: str) -> dict:
-    return {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3", **extra}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3", **extra}
+    for name in SLACK_VARS:
+        env.setdefault(name, "")
+    return env
+
+
+@contextmanager
+def rasa_server(model: str, action_url: str, tmp: Path, *, env: Optional[dict] = None,
+                credentials: Optional[dict] = None, args: Sequence[str] = (),
+                endpoints: Path = ROOT / "endpoints.yml", name: str = "rasa") -> Iterator[dict]:
+    """A real `rasa run` with the project's endpoints.yml, as a user deploys it.
+
+    The action endpoint of ``endpoints`` points at ``action_url``; the tracker
+    store is a new SQLite file in ``tmp`` unless ``env`` sets TRACKER_STORE_URL;
+    ``credentials`` (default: credentials.yml as it is) is written to ``tmp``.
+    Yields {"port", "url", "tracker", "log", "process"}; the server is stopped
+    on exit. Fails the test if it does not answer in 180 s.
+    """
+    config = yaml.safe_load(endpoints.read_text())
+    config["action_endpoint"]["url"] = action_url
+    (tmp / f"{name}-endpoints.yml").write_text(yaml.safe_dump(config))
+    creds = tmp / f"{name}-credentials.yml"
+    creds.write_text(yaml.safe_dump(credentials) if credentials is not None
+                     else (ROOT / "credentials.yml").read_text())
+    env = {"TRACKER_STORE_URL": f"sqlite:///{tmp / 'tracker.db'}", **(env or {})}
+    tracker = env["TRACKER_STORE_URL"]
+    port = free_port()
+    log_path = tmp / f"{name}.log"
+    log = open(log_path, "w")
+    proc = subprocess.Popen(
+        [RASA, "run", "-m", model, "-p", str(port), "--credentials", str(creds),
+         "--endpoints", str(tmp / f"{name}-endpoints.yml"), *args],
+        cwd=ROOT, env=rasa_env(**env),
+        stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/webhooks/rest/", timeout=2)
+            break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"rasa run did not start:\n{log_path.read_text()[-3000:]}")
+        time.sleep(1)
+    try:
+        yield {"port": port, "url": url, "tracker": tracker, "log": log_path, "process": proc}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
 
 
 @pytest.fixture(scope="session")

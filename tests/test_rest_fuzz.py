@@ -15,17 +15,12 @@ from __future__ import annotations
 
 import http.client
 import json
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from tests.e2e_fixtures import RASA, ROOT, free_port, rasa_env
+from tests.e2e_fixtures import rasa_server
 
 pytestmark = pytest.mark.slow
 
@@ -37,35 +32,10 @@ ALLOWED_ORIGIN = "https://shop.kestrelhome.example"
 
 @pytest.fixture(scope="module")
 def server(trained_model, action_server, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("rest-fuzz")
-    endpoints = yaml.safe_load((ROOT / "endpoints.yml").read_text())
-    endpoints["action_endpoint"]["url"] = action_server["url"]
-    (tmp / "endpoints.yml").write_text(yaml.safe_dump(endpoints))
-    tracker = f"sqlite:///{tmp / 'tracker.db'}"
-    port = free_port()
-    log = open(tmp / "rasa.log", "w")
-    proc = subprocess.Popen(
-        [RASA, "run", "-m", trained_model, "-p", str(port), "--credentials",
-         str(ROOT / "credentials.yml"), "--endpoints", str(tmp / "endpoints.yml"),
-         "--enable-api", "--auth-token", TOKEN, "--cors", ALLOWED_ORIGIN],  # as scripts/serve.sh
-        cwd=ROOT, env=rasa_env(TRACKER_STORE_URL=tracker), stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/webhooks/rest/")
-            if conn.getresponse().status == 200:
-                break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"rasa run did not start:\n{(tmp / 'rasa.log').read_text()[-3000:]}")
-        time.sleep(1)
-    yield {"port": port, "tracker": tracker}
-    proc.terminate()
-    proc.wait(timeout=30)
-    log.close()
+    args = ["--enable-api", "--auth-token", TOKEN, "--cors", ALLOWED_ORIGIN]  # as scripts/serve.sh
+    with rasa_server(trained_model, action_server["url"], tmp_path_factory.mktemp("rest-fuzz"),
+                     args=args) as running:
+        yield running
     print(f"\nREST fuzzing: {len(STATUSES)} requests, "
           f"{sum(s >= 500 for s in STATUSES)} 5xx, "
           f"{sum(400 <= s < 500 for s in STATUSES)} 4xx, {STATUSES.count(200)} 200")

@@ -1,0 +1,240 @@
+"""Two Rasa servers sharing PostgreSQL, Redis and RabbitMQ: nothing lost, nothing doubled.
+
+Both servers run the session's model with deploy/endpoints.production.yml (the
+PostgreSQL tracker store, Rasa's RedisLockStore and pika event broker), on a new
+PostgreSQL database, a Redis database of their own and a purged queue. 32
+customers talk at once, 20 turns each (a form, order lookups, generated
+turns), and every conversation's turns alternate between the two servers. Then
+each conversation in the tracker store must be exactly what the customer saw:
+every user message once, in order, followed by exactly the bot messages the
+HTTP reply carried; and the event broker must have carried every stored event.
+nginx (deploy/nginx.conf.template) in front of the two spreads one
+conversation round-robin over both.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import aiohttp
+import pytest
+import sqlalchemy as sa
+
+from tests.e2e_fixtures import ROOT, free_port, rasa_server
+
+pytestmark = pytest.mark.slow
+
+CUSTOMERS, TURNS = 32, 20
+REDIS_DB = 7  # a database of its own on the machine's Redis
+QUEUE = "kestrel_events"
+SCRIPT = [  # 10 turns, said twice: greeting, order-status form, generated turns, cancel form
+    "hello there", "where is my order KC-10423?", "jane.doe@example.com",
+    "do you sell gift cards?", "what's your favourite colour?", "I want to cancel my order",
+    "KC-10481", "omar.haddad@example.org", "no", "thanks, bye",
+]
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _start(command: list, port: int, name: str, seconds: int = 90) -> None:
+    """Starts a machine service (the commands of the machine page) if its port is closed."""
+    if _port_open(port):
+        return
+    subprocess.run(command, check=False, capture_output=True)
+    deadline = time.monotonic() + seconds
+    while not _port_open(port):
+        if time.monotonic() > deadline:
+            pytest.fail(f"{name} is not listening on {port} and could not be started.")
+        time.sleep(1)
+
+
+@pytest.fixture(scope="module")
+def redis_db():
+    import redis
+
+    _start(["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1", "--port",
+            "6379", "--save", "", "--appendonly", "no"], 6379, "Redis")
+    client = redis.Redis(host="127.0.0.1", port=6379, db=REDIS_DB)
+    client.flushdb()
+    yield client
+    client.flushdb()
+
+
+def queued_events(purge: bool = False) -> int:
+    """Messages waiting in the broker's queue (Rasa declares it durable, via aio-pika)."""
+    import aio_pika
+
+    async def count() -> int:
+        connection = await aio_pika.connect("amqp://guest:guest@127.0.0.1:5672/")
+        async with connection:
+            channel = await connection.channel()
+            queue = await channel.declare_queue(QUEUE, durable=True)
+            if purge:
+                await queue.purge()
+                return 0
+            return queue.declaration_result.message_count
+
+    return asyncio.run(count())
+
+
+@pytest.fixture(scope="module")
+def rabbitmq():
+    _start(["rabbitmq-server", "-detached"], 5672, "RabbitMQ", seconds=120)
+    queued_events(purge=True)
+    yield
+    queued_events(purge=True)
+
+
+@pytest.fixture(scope="module")
+def pg_database(postgres):
+    name = f"kestrel_scale_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(postgres, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    yield postgres.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def replicas(trained_model, action_server, pg_database, redis_db, rabbitmq, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("scale-out")
+    env = {"TRACKER_STORE_URL": pg_database, "REDIS_HOST": "127.0.0.1", "REDIS_PORT": "6379",
+           "REDIS_DB": str(REDIS_DB), "REDIS_PASSWORD": "", "RABBITMQ_HOST": "127.0.0.1",
+           "RABBITMQ_USER": "guest", "RABBITMQ_PASSWORD": "guest",
+           "ACTION_SERVER_URL": action_server["url"]}
+    production = ROOT / "deploy" / "endpoints.production.yml"
+    with rasa_server(trained_model, action_server["url"], tmp, env=env, endpoints=production,
+                     name="rasa-a") as a, \
+         rasa_server(trained_model, action_server["url"], tmp, env=env, endpoints=production,
+                     name="rasa-b") as b:
+        yield [a, b]
+
+
+def stored(url: str, sender: str) -> list:
+    with sa.create_engine(url).connect() as conn:
+        rows = conn.execute(sa.text("select type_name, data from events where sender_id = :s "
+                                    "order by id"), {"s": sender}).fetchall()
+    return [(t, json.loads(d)) for t, d in rows]
+
+
+def turns_in_store(events: list) -> list:
+    """[(user text, [bot texts that followed])] from stored events."""
+    turns = []
+    for kind, data in events:
+        if kind == "user":
+            turns.append((data.get("text"), []))
+        elif kind == "bot" and turns:
+            turns[-1][1].append(data.get("text"))
+    return turns
+
+
+async def converse(session, servers, sender, offset, statuses) -> list:
+    """One customer's 20 turns, alternating servers; returns [(text, [bot texts])]."""
+    seen = []
+    for turn in range(TURNS):
+        text = SCRIPT[turn % len(SCRIPT)]
+        server = servers[(turn + offset) % len(servers)]
+        async with session.post(f"{server['url']}/webhooks/rest/webhook",
+                                json={"sender": sender, "message": text}) as resp:
+            statuses.append(resp.status)
+            body = await resp.json() if resp.status == 200 else []
+        seen.append((text, [m.get("text") for m in body]))
+    return seen
+
+
+def test_two_servers_keep_every_conversation_exact(replicas, pg_database, rabbitmq):
+    run = uuid.uuid4().hex[:6]
+    senders = [f"scale-{run}-{i:02d}" for i in range(CUSTOMERS)]
+    statuses: list = []
+
+    async def everyone():
+        timeout = aiohttp.ClientTimeout(total=600)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            return await asyncio.gather(*(converse(session, replicas, s, i, statuses)
+                                          for i, s in enumerate(senders)))
+
+    started = time.monotonic()
+    seen = asyncio.run(everyone())
+    elapsed = time.monotonic() - started
+
+    lost = duplicated = events = generated = forms = 0
+    for sender, customer_saw in zip(senders, seen):
+        stored_events = stored(pg_database, sender)
+        events += len(stored_events)
+        in_store = turns_in_store(stored_events)
+        users = [t for t, _ in in_store]
+        lost += sum(1 for t, _ in customer_saw if users.count(t) < 1)
+        duplicated += max(0, len(in_store) - len(customer_saw))
+        assert in_store == customer_saw, f"{sender}: the store differs from what was said"
+        generated += sum(1 for kind, d in stored_events if kind == "bot"
+                         and (d.get("metadata") or {}).get("generation", {}).get("generated"))
+        forms += sum(1 for kind, d in stored_events if kind == "active_loop" and d.get("name"))
+    logs = "".join(r["log"].read_text() for r in replicas)
+    lock_errors = logs.count("LockError") + logs.count("Could not acquire lock")
+    fivexx = sum(s >= 500 for s in statuses)
+    print(f"\nscale-out: {CUSTOMERS} conversations x {TURNS} turns over 2 servers in "
+          f"{elapsed:.0f} s: {events} events, {generated} generated replies, {forms} form "
+          f"activations, lost {lost}, duplicated {duplicated}, 5xx {fivexx}, "
+          f"LockError {lock_errors}")
+    assert statuses.count(200) == CUSTOMERS * TURNS and fivexx == 0
+    assert lost == duplicated == lock_errors == 0
+    assert generated >= CUSTOMERS and forms >= CUSTOMERS  # the mix really ran
+
+    # The pika broker published every stored event to RabbitMQ.
+    deadline = time.monotonic() + 60
+    while True:
+        queued = queued_events()
+        if queued >= events or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert queued == events, f"{queued} events in RabbitMQ, {events} in the store"
+
+
+def test_nginx_spreads_one_conversation_over_both_servers(replicas, pg_database, tmp_path):
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not Path(nginx).exists():
+        pytest.fail("nginx is missing: run scripts/install_browser.sh (Debian's nginx-light).")
+    port = free_port()
+    upstreams = " ".join(f"server 127.0.0.1:{r['port']};" for r in replicas)
+    conf = (ROOT / "deploy" / "nginx.conf.template").read_text() \
+        .replace("@VAR@", str(tmp_path)).replace("@PORT@", str(port)) \
+        .replace("@UPSTREAMS@", upstreams)
+    (tmp_path / "nginx.conf").write_text(conf)
+    proc = subprocess.Popen([nginx, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
+                            stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 20
+        while not _port_open(port):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+            time.sleep(0.2)
+        sender = f"nginx-{uuid.uuid4().hex[:6]}"
+
+        async def talk():
+            served, seen = [], []
+            async with aiohttp.ClientSession() as session:
+                for text in SCRIPT[:6]:
+                    async with session.post(f"http://127.0.0.1:{port}/webhooks/rest/webhook",
+                                            json={"sender": sender, "message": text}) as resp:
+                        assert resp.status == 200
+                        served.append(resp.headers["X-Served-By"])
+                        seen.append((text, [m.get("text") for m in await resp.json()]))
+            return served, seen
+
+        served, seen = asyncio.run(talk())
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert set(served) == {f"127.0.0.1:{r['port']}" for r in replicas}
+    assert turns_in_store(stored(pg_database, sender)) == seen
