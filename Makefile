@@ -18,7 +18,7 @@ export SLACK_BOT_TOKEN ?=
 export SLACK_SIGNING_SECRET ?=
 export SLACK_CHANNEL ?=
 
-.PHONY: help chat install db train actions shell serve webchat test validate clean \
+.PHONY: help chat install db train actions shell serve webchat scale-out test validate clean \
         export review dataset finetune evaluate promote rollback analytics bench-feedback
 
 help:  ## list the targets
@@ -48,6 +48,9 @@ webchat/node_modules/.package-lock.json: webchat/package.json webchat/package-lo
 
 serve: install db webchat $(MODEL)  ## action server, rasa run (REST, socket.io, Slack, HTTP API) and the web chat page (needs RASA_AUTH_TOKEN)
 	@scripts/serve.sh $(MODEL)
+
+scale-out: install db $(MODEL)  ## nginx + 2 rasa servers on PostgreSQL, Redis and RabbitMQ (README, "Scale-out")
+	@scripts/scale_out.sh $(MODEL)
 
 validate: install  ## rasa data validate, failing on warnings
 	$(RASA) data validate --fail-on-warnings

@@ -28,7 +28,7 @@ class Tmux:
 
     def __init__(self, command: str, env: dict):
         if not shutil.which("tmux"):
-            pytest.fail("tmux is missing: run scripts/install_browser.sh (Debian's tmux).")
+            pytest.fail("tmux is missing: run scripts/install_test_tools.sh (Debian's tmux).")
         self.socket = f"kestrel-test-{uuid.uuid4().hex[:8]}"
         self.run("new-session", "-d", "-s", "shell", "-x", "160", "-y", "60", command, env=env)
 

@@ -8,7 +8,7 @@ what the page showed and what the tracker store holds. The screenshots are
 saved in test-artifacts/ (README's picture is one of them).
 
 Needs /usr/bin/chromium (Debian's chromium; CHROMIUM_PATH overrides) and
-webchat/node_modules (`make webchat`); scripts/install_browser.sh installs both.
+webchat/node_modules (`make webchat`); scripts/install_test_tools.sh installs both.
 """
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def responses(name: str) -> list:
 def browser_run(channel_server, webchat_page):
     chromium = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
     if not Path(chromium).exists() or not shutil.which("node"):
-        pytest.fail(f"{chromium} or node is missing: run scripts/install_browser.sh "
+        pytest.fail(f"{chromium} or node is missing: run scripts/install_test_tools.sh "
                     f"(Debian's chromium and chromium-driver, and webchat's npm packages).")
     url = f"{webchat_page}?server={channel_server['url']}"
     proc = subprocess.run(["node", str(ROOT / "tests/channels/webchat_driver.mjs"), url,

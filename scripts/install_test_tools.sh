@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs what the channel tests drive besides Python: Debian's chromium and
-# chromium-driver (the browser test), tmux (the `rasa shell` test), and the web
-# chat page's npm packages (socket.io-client; playwright-core for the test).
+# Installs what the tests drive besides Python: Debian's chromium and
+# chromium-driver (the browser test), tmux (the `rasa shell` test), nginx-light
+# (the scale-out test's load balancer), and the web chat page's npm packages
+# (socket.io-client; playwright-core for the browser test).
 # Idempotent; apt-get runs only for what is missing, and needs root (or sudo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +11,7 @@ missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
 command -v tmux >/dev/null || missing+=(tmux)
+[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null || missing+=(nginx-light)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -25,4 +27,4 @@ if [ ! -f webchat/node_modules/.package-lock.json ] || \
    [ webchat/package-lock.json -nt webchat/node_modules/.package-lock.json ]; then
   (cd webchat && npm ci --no-audit --no-fund --loglevel=error)
 fi
-echo "Browser test tools ready: $(/usr/bin/chromium --version 2>/dev/null | head -1), tmux $(tmux -V | cut -d' ' -f2)"
+echo "Test tools ready: $(/usr/bin/chromium --version 2>/dev/null | head -1), tmux $(tmux -V | cut -d' ' -f2), nginx"
