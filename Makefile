@@ -18,7 +18,7 @@ export SLACK_BOT_TOKEN ?=
 export SLACK_SIGNING_SECRET ?=
 export SLACK_CHANNEL ?=
 
-.PHONY: help chat install db train actions shell serve webchat scale-out test validate clean \
+.PHONY: help chat install db train actions shell serve webchat scale-out test validate audit clean \
         export review dataset finetune evaluate promote rollback analytics bench-feedback
 
 help:  ## list the targets
@@ -82,6 +82,11 @@ analytics: install  ## summary table and plot of the tracker store
 
 bench-feedback: install $(MODEL)  ## time and peak RSS of export and fine-tune on 10,000 conversations
 	$(BIN)/python bench/feedback_scale.py --conversations 10000 --archive $(MODEL)
+
+audit:  ## pip-audit over the locked dependencies, from its own venv (needs a reachable vulnerability database; docs/security.md)
+	test -x .venv-audit/bin/pip-audit || { python3.11 -m venv .venv-audit && \
+	  .venv-audit/bin/pip install --quiet pip-audit==2.10.1; }
+	.venv-audit/bin/pip-audit --requirement constraints.txt --no-deps --disable-pip
 
 clean:  ## remove trained models, databases and caches (keeps .venv)
 	rm -rf models/*.tar.gz var .rasa results .pytest_cache

@@ -9,6 +9,7 @@ Configured in endpoints.yml::
       decoding: {do_sample: false, max_new_tokens: 48, max_time_s: 2.0}
       guardrails: {max_chars: 320, extra_blocklist: []}
       rating_buttons: true        # Helpful / Not helpful buttons on generated replies
+      action_failure_response: utter_service_unavailable  # when the action server fails
 
 Every response other than ``response`` is rendered from domain.yml exactly as
 Rasa's own TemplatedNaturalLanguageGenerator does. For ``response`` the
@@ -44,6 +45,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.exceptions import RasaException
 from rasa.utils.endpoints import EndpointConfig
 
+from components import action_fallback
 from components.generator import registry
 from components.generator.config import GenerationConfig
 from components.generator.prompt import Turn
@@ -53,7 +55,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_FALLBACK = "Sorry, I can't answer that one. I can help with orders, returns and shipping."
 _OPTIONS = {"response", "max_turns", "decoding", "guardrails", "timeout_grace_s",
-            "rating_buttons"}
+            "rating_buttons", "action_failure_response"}
 RATE_INTENT = "rate_reply"  # the intent the rating buttons send (domain.yml)
 RATINGS = (("Helpful", "helpful"), ("Not helpful", "not_helpful"))  # (title, rating)
 
@@ -131,6 +133,10 @@ class GenerativeNLG(NaturalLanguageGenerator):
                 f"Invalid `nlg` option in endpoints.yml: rating_buttons has to be true "
                 f"or false, got {self.rating_buttons!r}."
             )
+        # Rasa builds the NLG once per loaded endpoints.yml: the place to make a
+        # failed custom action answer politely (components/action_fallback.py).
+        action_fallback.install(options.get("action_failure_response",
+                                            action_fallback.DEFAULT_RESPONSE))
         self.templated = TemplatedNaturalLanguageGenerator(domain.responses if domain else {})
         self._pool: Optional[ThreadPoolExecutor] = None
 

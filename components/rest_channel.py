@@ -19,10 +19,20 @@ one gets a 4xx with a JSON ``{"error": ...}`` saying what to fix:
 - 400 when the body is not UTF-8 JSON, not an object, or ``sender`` is not a
   string of 1-255 characters, ``message`` not a string, ``metadata`` not an
   object.
+
+Rasa's ``RestInput`` also answers 200 with whatever messages were collected
+when handling the message failed (the tracker store or the Redis lock store
+unreachable, say), and logs the customer's text with the traceback. A 200 must
+mean "handled and stored", so here such a failure answers 503 with
+``{"error": ...}`` (the client may send the message again), and the log names
+the exception, never the text.
 """
 from __future__ import annotations
 
 import json
+import logging
+from asyncio import CancelledError
+from contextvars import ContextVar
 from typing import Any, Awaitable, Callable, Dict, Optional, Text
 
 from rasa.core.channels.channel import UserMessage
@@ -31,7 +41,12 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+logger = logging.getLogger(__name__)
+
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024  # 1 MiB
+# Set when handling the request's message failed; each Sanic request runs in its own
+# task, so its context holds its own value.
+_failure: ContextVar[Optional[str]] = ContextVar("rest_handling_failure", default=None)
 MAX_SENDER_CHARS = 255  # Rasa's SQLTrackerStore: events.sender_id is String(255)
 
 
@@ -83,8 +98,29 @@ class ValidatedRestInput(RestInput):
         self.max_body_bytes = max_body_bytes
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[None]]) -> Blueprint:
-        """Rasa's REST blueprint, with the body check as request middleware."""
-        blueprint = super().blueprint(on_new_message)
+        """Rasa's REST blueprint, with the body check and the failure report as middleware."""
+
+        async def handle(message: UserMessage) -> None:
+            try:
+                await on_new_message(message)
+            except CancelledError:
+                raise
+            except Exception as e:  # noqa: BLE001 - reported as 503, see module docstring
+                # The exception's text can hold the customer's words (SQL parameters).
+                logger.error("Could not handle a message of sender %s: %s", message.sender_id,
+                             type(e).__name__)
+                _failure.set(type(e).__name__)
+
+        blueprint = super().blueprint(handle)
+
+        @blueprint.middleware("response")
+        async def report_failure(request: Request, _: HTTPResponse) -> Optional[HTTPResponse]:
+            reason = _failure.get()
+            if reason is None:
+                return None
+            _failure.set(None)
+            return response.json({"error": f"The message could not be handled ({reason}); "
+                                  f"send it again in a moment."}, status=503)
 
         @blueprint.middleware("request")
         async def check_body(request: Request) -> Optional[HTTPResponse]:

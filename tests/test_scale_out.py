@@ -242,3 +242,102 @@ def test_nginx_spreads_one_conversation_over_both_servers(replicas, pg_database,
         proc.wait(timeout=10)
     assert set(served) == {f"127.0.0.1:{r['port']}" for r in replicas}
     assert turns_in_store(stored(pg_database, sender)) == seen
+
+
+# --- Faults. Each leaves the services running again, whatever happens.
+
+def _redis_start() -> None:
+    _start(["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1", "--port",
+            "6379", "--save", "", "--appendonly", "no"], 6379, "Redis")
+
+
+def _post_turns(servers, sender: str, texts: list, statuses: list) -> list:
+    """Sends ``texts`` in order, alternating servers; returns [(text, status, [bot texts])]."""
+    async def talk():
+        out = []
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
+            for i, text in enumerate(texts):
+                out.append(await _post(session, servers[i % len(servers)], sender, text,
+                                       statuses))
+        return out
+    return asyncio.run(talk())
+
+
+async def _post(session, server, sender, text, statuses):
+    async with session.post(f"{server['url']}/webhooks/rest/webhook",
+                            json={"sender": sender, "message": text}) as resp:
+        statuses.append(resp.status)
+        body = await resp.json()
+        return text, resp.status, [m.get("text") for m in body] if resp.status == 200 else body
+
+
+def test_redis_down_refuses_with_503_and_corrupts_nothing(replicas, pg_database, redis_db):
+    sender = f"redis-{uuid.uuid4().hex[:6]}"
+    statuses: list = []
+    before = _post_turns(replicas, sender, SCRIPT[:3], statuses)
+    assert [s for _, s, _ in before] == [200, 200, 200]
+    stored_before = stored(pg_database, sender)
+    subprocess.run(["redis-cli", "-p", "6379", "shutdown", "nosave"], capture_output=True)
+    try:
+        assert not _port_open(6379)
+        during = _post_turns(replicas, sender, SCRIPT[3:5], statuses)
+    finally:
+        _redis_start()
+    # Documented behaviour (README, "Scale-out"): without the lock store no message is
+    # handled; the client gets 503 with an error, and the conversation is untouched.
+    assert [s for _, s, _ in during] == [503, 503], during
+    assert all("error" in body for _, _, body in during)
+    assert stored(pg_database, sender) == stored_before
+    after = _post_turns(replicas, sender, SCRIPT[3:5], statuses)
+    assert [s for _, s, _ in after] == [200, 200]
+    assert turns_in_store(stored(pg_database, sender)) == [
+        (t, bots) for t, _, bots in before + after]
+    assert all(r["process"].poll() is None for r in replicas)
+    print(f"\nRedis down: {len(statuses)} requests, {statuses.count(503)} answered 503 while "
+          f"it was down, 5xx other than 503: {sum(s >= 500 and s != 503 for s in statuses)}, "
+          f"lost 0")
+
+
+def test_postgres_restart_mid_load_loses_no_acknowledged_message(replicas, pg_database):
+    version = sorted(p.name for p in Path("/etc/postgresql").iterdir())[0]
+    customers, turns = 8, 12
+    senders = [f"pgrestart-{uuid.uuid4().hex[:6]}-{i}" for i in range(customers)]
+    statuses: list = []
+
+    async def customer(session, i):
+        out = []
+        for turn in range(turns):
+            text = SCRIPT[turn % len(SCRIPT)]
+            out.append(await _post(session, replicas[(turn + i) % 2], senders[i], text,
+                                   statuses))
+        return out
+
+    async def restart():
+        await asyncio.sleep(4)  # s: well inside the load
+        await asyncio.to_thread(subprocess.run, ["pg_ctlcluster", "--skip-systemctl-redirect",
+                                                 version, "main", "restart"],
+                                capture_output=True)
+
+    async def run():
+        timeout = aiohttp.ClientTimeout(total=300)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            results = await asyncio.gather(*(customer(session, i) for i in range(customers)),
+                                           restart())
+        return results[:-1]
+
+    seen = asyncio.run(run())
+    lost = 0
+    for sender, turns_seen in zip(senders, seen):
+        acked = [(t, bots) for t, status, bots in turns_seen if status == 200]
+        refused = {t for t, status, _ in turns_seen if status != 200}
+        in_store = turns_in_store(stored(pg_database, sender))
+        kept = [turn for turn in in_store if turn in acked]
+        lost += len(acked) - len(kept)
+        assert kept == acked, f"{sender}: an acknowledged turn is missing or out of order"
+        # Anything else stored belongs to a refused request (stored, then the reply failed).
+        assert all(t in refused for t, bots in in_store if (t, bots) not in acked)
+    assert all(r["process"].poll() is None for r in replicas), "a server died"
+    assert set(statuses) <= {200, 503}, statuses
+    print(f"\nPostgreSQL restart mid-load: {len(statuses)} requests, {statuses.count(200)} "
+          f"acknowledged, {statuses.count(503)} refused with 503 during the restart, "
+          f"lost {lost}, servers alive {len(replicas)} of {len(replicas)}")
