@@ -6,7 +6,9 @@ import shutil
 import subprocess
 import textwrap
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -105,19 +107,28 @@ def postgres() -> str:
     return PG_URL
 
 
-@pytest.fixture
-def postgres_database(postgres):
-    """URL of a new, empty PostgreSQL database on that server, dropped afterwards."""
+@contextmanager
+def new_postgres_database(server_url: str) -> Iterator[str]:
+    """URL of a new, empty database on the PostgreSQL server, dropped on exit."""
     import sqlalchemy as sa
 
     name = f"kestrel_test_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(postgres, isolation_level="AUTOCOMMIT")
+    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    yield postgres.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
+    try:
+        yield server_url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+@pytest.fixture
+def postgres_database(postgres):
+    """URL of a new, empty PostgreSQL database on that server, dropped afterwards."""
+    with new_postgres_database(postgres) as url:
+        yield url
 
 
 # The trained project, the action server and the agent, shared by every module.

@@ -26,6 +26,27 @@ ROOT = Path(__file__).resolve().parent.parent
 RASA = str(Path(sys.executable).parent / "rasa")
 
 
+def responses(name: str) -> list:
+    """The texts of a response in domain.yml, to compare replies with."""
+    domain = yaml.safe_load((ROOT / "domain.yml").read_text())
+    return [r["text"] for r in domain["responses"][name]]
+
+
+def wait_until_up(url: str, proc: subprocess.Popen, log: Path, seconds: float) -> None:
+    """Polls ``url`` until it answers; fails with the log's tail if ``proc`` dies or time is up."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"{url} did not come up:\n{log.read_text()[-3000:]}")
+        time.sleep(0.5)
+
+
 # credentials.yml reads these; empty leaves the Slack channel off, as the Makefile does.
 SLACK_VARS = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_CHANNEL")
 
@@ -66,17 +87,7 @@ def rasa_server(model: str, action_url: str, tmp: Path, *, env: Optional[dict] =
         cwd=ROOT, env=rasa_env(**env),
         stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/webhooks/rest/", timeout=2)
-            break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"rasa run did not start:\n{log_path.read_text()[-3000:]}")
-        time.sleep(1)
+    wait_until_up(f"{url}/webhooks/rest/", proc, log_path, seconds=180)
     try:
         yield {"port": port, "url": url, "tracker": tracker, "log": log_path, "process": proc}
     finally:
@@ -131,16 +142,7 @@ def action_server(tmp_path_factory):
     proc = subprocess.Popen([RASA, "run", "actions", "--port", str(port)], cwd=ROOT, env=env,
                             stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/health", timeout=1)
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"action server did not start:\n{(tmp / 'actions.log').read_text()}")
-            time.sleep(0.5)
+    wait_until_up(f"{url}/health", proc, tmp / "actions.log", seconds=120)
     yield {"url": f"{url}/webhook", "db_url": db_url}
     proc.terminate()
     proc.wait(timeout=20)

@@ -9,16 +9,11 @@ the action server is back.
 from __future__ import annotations
 
 import pytest
-import yaml
 
-from tests.e2e_fixtures import ROOT, Chat, free_port
+from tests.e2e_fixtures import Chat, ROOT, free_port, responses
 
 pytestmark = pytest.mark.slow
 
-
-def responses(name: str) -> list:
-    domain = yaml.safe_load((ROOT / "domain.yml").read_text())
-    return [r["text"] for r in domain["responses"][name]]
 
 
 @pytest.fixture(scope="module")

@@ -26,6 +26,7 @@ import aiohttp
 import pytest
 import sqlalchemy as sa
 
+from tests.conftest import new_postgres_database
 from tests.e2e_fixtures import ROOT, free_port, rasa_server
 
 pytestmark = pytest.mark.slow
@@ -97,14 +98,8 @@ def rabbitmq():
 
 @pytest.fixture(scope="module")
 def pg_database(postgres):
-    name = f"kestrel_scale_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(postgres, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    yield postgres.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
+    with new_postgres_database(postgres) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

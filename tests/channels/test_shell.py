@@ -18,7 +18,7 @@ import sqlalchemy as sa
 import yaml
 
 from tests.channels.helpers import wait_for
-from tests.e2e_fixtures import RASA, ROOT, rasa_env
+from tests.e2e_fixtures import RASA, ROOT, rasa_env, responses
 
 pytestmark = pytest.mark.slow
 
@@ -45,10 +45,6 @@ class Tmux:
     def kill(self) -> None:
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
 
-
-def responses(name: str) -> list:
-    domain = yaml.safe_load((ROOT / "domain.yml").read_text())
-    return [r["text"] for r in domain["responses"][name]]
 
 
 def shown(tmux: Tmux, texts: list) -> bool:

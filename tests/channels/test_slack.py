@@ -17,21 +17,16 @@ import uuid
 from urllib.parse import urlencode
 
 import pytest
-import yaml
 
 from tests.channels.conftest import SLACK_CHANNEL, SLACK_SECRET, SLACK_TOKEN
 from tests.channels.helpers import stored_events, wait_for
-from tests.e2e_fixtures import ROOT
+from tests.e2e_fixtures import responses
 
 pytestmark = pytest.mark.slow
 
 PATH = "/webhooks/slack/webhook"
 DM = "D0CUSTOMER"
 
-
-def responses(name: str) -> list:
-    domain = yaml.safe_load((ROOT / "domain.yml").read_text())
-    return [r["text"] for r in domain["responses"][name]]
 
 
 def post(server, body: bytes, content_type="application/json", *, secret=SLACK_SECRET,

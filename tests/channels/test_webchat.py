@@ -19,20 +19,15 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
 
 from tests.channels.helpers import stored_events
-from tests.e2e_fixtures import ROOT
+from tests.e2e_fixtures import ROOT, responses
 
 pytestmark = pytest.mark.slow
 
 ARTIFACTS = ROOT / "test-artifacts"
 SCRIPTED, OPEN_ENDED = "hello there", "do you sell gift cards?"
 
-
-def responses(name: str) -> list:
-    domain = yaml.safe_load((ROOT / "domain.yml").read_text())
-    return [r["text"] for r in domain["responses"][name]]
 
 
 @pytest.fixture(scope="module")
