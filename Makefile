@@ -19,7 +19,8 @@ export SLACK_SIGNING_SECRET ?=
 export SLACK_CHANNEL ?=
 
 .PHONY: help chat install db train actions shell serve webchat scale-out test validate audit clean \
-        export review dataset finetune evaluate promote rollback analytics bench-feedback
+        export review dataset finetune evaluate promote rollback analytics bench bench-train \
+        bench-generator bench-feedback
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -79,6 +80,14 @@ rollback: install  ## make the previous generator current again
 	$(FEEDBACK) rollback
 analytics: install  ## summary table and plot of the tracker store
 	$(FEEDBACK) analytics
+
+bench: bench-train bench-generator bench-feedback  ## every benchmark written so far (docs/benchmarks.md)
+
+bench-train: install  ## rasa train per component, archive size, unchanged retrain, cold start -> docs/benchmarks.md
+	$(BIN)/python bench/train_cost.py --report docs/benchmarks.md
+
+bench-generator: install $(MODEL)  ## generator size, reply latency, event-loop stall
+	$(BIN)/python bench/generator_latency.py --model $(MODEL) --runs 30
 
 bench-feedback: install $(MODEL)  ## time and peak RSS of export and fine-tune on 10,000 conversations
 	$(BIN)/python bench/feedback_scale.py --conversations 10000 --archive $(MODEL)
