@@ -128,8 +128,9 @@ Model archive: {result["archive_mib"]:.1f} MiB.
 {rows}
 
 The unchanged retrain is Rasa's fingerprint check: it finds the archive with the same
-fingerprint in `models/` and trains nothing. Start-up time is mostly importing
-TensorFlow and torch and loading DIET, TED and the generator.
+fingerprint in `models/` and trains nothing (the 21 s are mostly Rasa's imports and
+reading the training data to fingerprint it). Cold start covers importing Rasa
+(TensorFlow, torch), loading the archive, and the first message's NLU and policies.
 {MARK}"""
 
 
