@@ -128,8 +128,8 @@ Model archive: {result["archive_mib"]:.1f} MiB.
 {rows}
 
 The unchanged retrain is Rasa's fingerprint check: it finds the archive with the same
-fingerprint in `models/` and trains nothing (the 21 s are mostly Rasa's imports and
-reading the training data to fingerprint it). Cold start covers importing Rasa
+fingerprint in `models/` and trains nothing; its time is Rasa starting, reading the
+training data and fingerprinting the graph. Cold start covers importing Rasa
 (TensorFlow, torch), loading the archive, and the first message's NLU and policies.
 {MARK}"""
 
