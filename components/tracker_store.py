@@ -10,6 +10,23 @@ The URL comes from the environment variable ``TRACKER_STORE_URL`` when set
 in endpoints.yml, otherwise it is ``sqlite:///var/tracker.db``. So the same
 endpoints.yml needs no server for a new user and switches to PostgreSQL by an
 environment variable; Rasa's own ``${VAR}`` syntax has no default values.
+
+Two changes to how Rasa treats database failures, both for "never lose a
+conversation":
+
+- Rasa's Agent wraps every tracker store in ``FailSafeTrackerStore``, which on
+  a database error logs and falls back to memory: a failed ``retrieve`` gives
+  an empty tracker (the conversation starts over), a failed ``save`` keeps the
+  turn in memory only, and the customer gets a 200 either way. Seen in
+  tests/test_scale_out.py while PostgreSQL restarted: acknowledged turns were
+  missing from the store. With ``raise_on_error: true`` (the default here) the
+  error propagates instead, so the turn fails as a whole (nothing is half
+  written: one commit per turn) and the REST channel answers 503
+  (components/rest_channel.py). ``install_strict_failsafe`` does this by
+  making the wrapper's two error hooks re-raise for stores that ask for it.
+- The connection pool pings a connection before use (SQLAlchemy's
+  ``pool_pre_ping``), so after a database restart the first request does not
+  fail on a dead pooled connection.
 """
 from __future__ import annotations
 
@@ -17,7 +34,10 @@ import os
 from pathlib import Path
 from typing import Any, Optional, Text
 
-from rasa.core.tracker_store import SQLTrackerStore
+import sqlalchemy as sa
+from sqlalchemy.orm import sessionmaker
+from rasa.core.tracker_store import (FailSafeTrackerStore, SQLTrackerStore,
+                                     create_engine_kwargs)
 
 DEFAULT_URL = "sqlite:///var/tracker.db"
 URL_ENV = "TRACKER_STORE_URL"
@@ -32,8 +52,19 @@ class URLSQLTrackerStore(SQLTrackerStore):
     """SQLTrackerStore whose database is given as one URL (see module docstring)."""
 
     def __init__(self, domain=None, host: Optional[Text] = None, event_broker=None,
-                 url: Optional[Text] = None, **kwargs: Any) -> None:
-        """Creates the store; for SQLite the file's folder is created first."""
+                 url: Optional[Text] = None, raise_on_error: bool = True,
+                 **kwargs: Any) -> None:
+        """Creates the store; for SQLite the file's folder is created first.
+
+        Raises:
+            ValueError: if ``raise_on_error`` is not a boolean.
+        """
+        if not isinstance(raise_on_error, bool):
+            raise ValueError(f"tracker_store raise_on_error has to be true or false, got "
+                             f"{raise_on_error!r}.")
+        self.raise_on_error = raise_on_error
+        if raise_on_error:
+            install_strict_failsafe()
         resolved = resolve_url(url or host)
         if resolved.startswith("sqlite:///"):
             db_file = resolved[len("sqlite:///"):]
@@ -41,3 +72,30 @@ class URLSQLTrackerStore(SQLTrackerStore):
                 Path(db_file).parent.mkdir(parents=True, exist_ok=True)
         # SQLTrackerStore takes a complete URL in `host` (see its get_db_url).
         super().__init__(domain=domain, host=resolved, event_broker=event_broker, **kwargs)
+        # Rasa's engine, again with pool_pre_ping (see the module docstring). An
+        # in-memory SQLite database lives in its engine, so it keeps Rasa's.
+        engine_url = self.engine.url
+        if engine_url.database not in (None, "", ":memory:"):
+            self.engine.dispose()
+            self.engine = sa.create_engine(engine_url, pool_pre_ping=True,
+                                           **create_engine_kwargs(engine_url))
+            self.sessionmaker = sessionmaker(bind=self.engine)
+
+
+def install_strict_failsafe() -> None:
+    """Makes FailSafeTrackerStore re-raise the errors of stores with ``raise_on_error``.
+
+    Idempotent. Other stores keep Rasa's fall-back-to-memory behaviour.
+    """
+    for hook in ("on_tracker_store_error", "on_tracker_store_retrieve_error"):
+        original = getattr(FailSafeTrackerStore, hook)
+        if getattr(original, "_kestrel_strict", False):
+            continue
+
+        def strict(self: FailSafeTrackerStore, error: Exception, _original=original) -> None:
+            if getattr(self._tracker_store, "raise_on_error", False):
+                raise error
+            _original(self, error)
+
+        strict._kestrel_strict = True
+        setattr(FailSafeTrackerStore, hook, strict)

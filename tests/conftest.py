@@ -113,7 +113,8 @@ def new_postgres_database(server_url: str) -> Iterator[str]:
     import sqlalchemy as sa
 
     name = f"kestrel_test_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    # pre-ping: a test may restart the server before the drop
+    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
     with admin.connect() as conn:
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     try:

@@ -75,3 +75,41 @@ async def test_postgres_through_the_environment_variable(postgres, monkeypatch):
                              {"s": sender}).scalar()
         conn.execute(sa.text("delete from events where sender_id = :s"), {"s": sender})
     assert count == 4
+
+
+async def test_a_database_error_propagates_instead_of_falling_back_to_memory(tmp_path):
+    """Rasa's FailSafeTrackerStore would keep the turn in memory and answer 200."""
+    from rasa.core.tracker_store import FailSafeTrackerStore
+    from rasa.shared.core.events import UserUttered
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    from components.tracker_store import URLSQLTrackerStore
+
+    store = URLSQLTrackerStore(url=f"sqlite:///{tmp_path / 't.db'}")
+    safe = FailSafeTrackerStore(store)  # as Rasa's Agent wraps every store
+    tracker = DialogueStateTracker.from_events("c1", [UserUttered("hi")])
+    await safe.save(tracker)
+    store.engine.dispose()
+    (tmp_path / "t.db").unlink()
+    (tmp_path / "t.db").mkdir()  # the database file is gone and cannot be recreated
+    with pytest.raises(Exception):
+        await safe.retrieve("c1")
+    with pytest.raises(Exception):
+        await safe.save(DialogueStateTracker.from_events("c2", [UserUttered("hello")]))
+    assert not safe._fallback_tracker_store  # never fell back to memory
+
+
+async def test_stores_that_do_not_ask_keep_rasas_fallback(tmp_path):
+    from rasa.core.tracker_store import FailSafeTrackerStore
+    from rasa.shared.core.events import UserUttered
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    from components.tracker_store import URLSQLTrackerStore
+
+    store = URLSQLTrackerStore(url=f"sqlite:///{tmp_path / 't.db'}", raise_on_error=False)
+    safe = FailSafeTrackerStore(store)
+    store.engine.dispose()
+    (tmp_path / "t.db").unlink()
+    (tmp_path / "t.db").mkdir()
+    await safe.save(DialogueStateTracker.from_events("c2", [UserUttered("hello")]))
+    assert (await safe.fallback_tracker_store.retrieve("c2")) is not None
