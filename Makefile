@@ -5,6 +5,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 RASA   := $(BIN)/rasa
 MODEL  := models/kestrel.tar.gz
+# Banking77 for `make bench-nlu`, read in place (never copied into the repo).
+BANKING77 ?= ../shared/datasets/banking77
 # Everything `rasa train` reads: a change to any of them retrains.
 TRAIN_INPUTS := config.yml domain.yml $(shell find data components -type f \
                   \( -name '*.yml' -o -name '*.py' \) -not -path 'components/feedback/*' \
@@ -20,7 +22,7 @@ export SLACK_CHANNEL ?=
 
 .PHONY: help chat install db train actions shell serve webchat scale-out test validate audit clean \
         export review dataset finetune evaluate promote rollback analytics bench bench-train \
-        bench-generator bench-feedback
+        bench-generator bench-feedback bench-nlu bench-throughput bench-load
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -81,10 +83,19 @@ rollback: install  ## make the previous generator current again
 analytics: install  ## summary table and plot of the tracker store
 	$(FEEDBACK) analytics
 
-bench: bench-train bench-generator bench-feedback  ## every benchmark written so far (docs/benchmarks.md)
+bench: bench-train bench-nlu bench-throughput bench-load bench-generator bench-feedback  ## every benchmark: rewrites docs/benchmarks.md and its plots (about 2.5 h on 2 cores)
 
 bench-train: install  ## rasa train per component, archive size, unchanged retrain, cold start -> docs/benchmarks.md
 	$(BIN)/python bench/train_cost.py --report docs/benchmarks.md
+
+bench-nlu: install  ## Banking77 accuracy and out-of-scope recall, this pipeline vs `rasa init`'s (BANKING77=path)
+	$(BIN)/python bench/nlu_banking77.py --data "$(BANKING77)" --per-intent 10 --runs 3 --report docs/benchmarks.md
+
+bench-throughput: install $(MODEL)  ## generator tokens/s and ms/reply, batch 1 vs 8 concurrent, per technique, vs transformers.pipeline
+	$(BIN)/python bench/generator_throughput.py --model $(MODEL) --runs 5 --report docs/benchmarks.md
+
+bench-load: install $(MODEL)  ## REST latency p50/p95/p99 at 1, 8, 32 customers, with vs without the GPT policy
+	$(BIN)/python bench/load_test.py --model $(MODEL) --runs 3 --report docs/benchmarks.md
 
 bench-generator: install $(MODEL)  ## generator size, reply latency, event-loop stall
 	$(BIN)/python bench/generator_latency.py --model $(MODEL) --runs 30

@@ -36,6 +36,9 @@ from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from bench.report import write_section  # noqa: E402 - after the path fix
+
 RASA = str(Path(sys.executable).parent / "rasa")
 LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) .*(Starting to train|Finished training) "
                   r"component '(\w+)'")
@@ -161,15 +164,7 @@ def main() -> None:
     }
     print(json.dumps(result, indent=1))
     if args.report:
-        text = args.report.read_text() if args.report.exists() else "# Benchmarks\n"
-        section = report(result)
-        if MARK in text:
-            head, _, rest = text.partition(MARK)
-            _, _, tail = rest.partition(MARK)
-            text = head + section + tail
-        else:
-            text = text.rstrip() + "\n\n" + section + "\n"
-        args.report.write_text(text)
+        write_section(args.report, MARK, report(result))
         print(f"wrote {args.report}")
 
 

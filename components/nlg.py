@@ -6,6 +6,8 @@ Configured in endpoints.yml::
       type: components.nlg.GenerativeNLG
       response: utter_gpt_reply   # the response the GPT policy predicts
       max_turns: 6                # conversation turns in the prompt
+      max_batch_size: 8           # concurrent replies decoded together, at most
+      torch_threads: 1            # torch intra-op threads of the decode worker; null: torch's default
       decoding: {do_sample: false, max_new_tokens: 48, max_time_s: 2.0}
       guardrails: {max_chars: 320, extra_blocklist: []}
       rating_buttons: true        # Helpful / Not helpful buttons on generated replies
@@ -20,6 +22,13 @@ through ``components.guardrails``, and the result carries a ``generation``
 dict that Rasa stores as the BotUttered event's metadata. The response's own
 text in domain.yml is the fallback when the generator is missing, fails,
 overruns its budget, or its text is rejected.
+
+Replies are decoded by one worker thread. Requests that arrive while it is busy
+are queued and decoded together in one batch of up to ``max_batch_size``
+(``components.generator.batching``); each caller awaits its own future with the
+per-reply timeout (``max_time_s`` + ``timeout_grace_s``), so a caller that
+waited too long gets the fallback whether its request was still queued or
+being decoded, and a failed batch gives every caller in it the fallback.
 
 Every ``response`` message (generated or fallback) gets a ``reply_id`` in its
 ``generation`` dict: 16 hex characters, unique per reply, that a rating refers
@@ -47,6 +56,7 @@ from rasa.utils.endpoints import EndpointConfig
 
 from components import action_fallback
 from components.generator import registry
+from components.generator.batching import RequestBatcher
 from components.generator.config import GenerationConfig
 from components.generator.prompt import Turn
 from components.guardrails import GuardrailConfig, postprocess
@@ -55,7 +65,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_FALLBACK = "Sorry, I can't answer that one. I can help with orders, returns and shipping."
 _OPTIONS = {"response", "max_turns", "decoding", "guardrails", "timeout_grace_s",
-            "rating_buttons", "action_failure_response"}
+            "rating_buttons", "action_failure_response", "max_batch_size", "torch_threads"}
 RATE_INTENT = "rate_reply"  # the intent the rating buttons send (domain.yml)
 RATINGS = (("Helpful", "helpful"), ("Not helpful", "not_helpful"))  # (title, rating)
 
@@ -100,6 +110,14 @@ def conversation_turns(tracker: DialogueStateTracker) -> List[Turn]:
     return turns
 
 
+def _set_torch_threads(n: Optional[int]) -> None:
+    """Sets torch's intra-op thread count in the decode worker when it starts."""
+    if n is not None:
+        import torch  # noqa: PLC0415 - already loaded by the generator
+
+        torch.set_num_threads(n)
+
+
 class GenerativeNLG(NaturalLanguageGenerator):
     """Domain responses, plus generated text for the GPT policy's response."""
 
@@ -109,7 +127,8 @@ class GenerativeNLG(NaturalLanguageGenerator):
 
         Raises:
             NLGConfigError: on an unknown option, an invalid decoding or
-                guardrail value, or a ``rating_buttons`` that is not a boolean.
+                guardrail value, a ``rating_buttons`` that is not a boolean, or
+                a ``max_batch_size`` or ``torch_threads`` that is not an integer >= 1.
         """
         options: Dict[str, Any] = dict(endpoint_config.kwargs) if endpoint_config else {}
         unknown = sorted(set(options) - _OPTIONS)
@@ -133,18 +152,45 @@ class GenerativeNLG(NaturalLanguageGenerator):
                 f"Invalid `nlg` option in endpoints.yml: rating_buttons has to be true "
                 f"or false, got {self.rating_buttons!r}."
             )
+        self.max_batch_size = options.get("max_batch_size", 8)
+        if (not isinstance(self.max_batch_size, int) or isinstance(self.max_batch_size, bool)
+                or self.max_batch_size < 1):
+            raise NLGConfigError(
+                f"Invalid `nlg` option in endpoints.yml: max_batch_size has to be an "
+                f"integer >= 1, got {self.max_batch_size!r}."
+            )
+        # One torch thread leaves the other core to the event loop (scripted turns)
+        # while a batch decodes, and decodes faster than two threads on a busy
+        # 2-core machine (docs/benchmarks.md, "Generator throughput").
+        self.torch_threads = options.get("torch_threads", 1)
+        if self.torch_threads is not None and (
+                not isinstance(self.torch_threads, int) or isinstance(self.torch_threads, bool)
+                or self.torch_threads < 1):
+            raise NLGConfigError(
+                f"Invalid `nlg` option in endpoints.yml: torch_threads has to be an "
+                f"integer >= 1 or null, got {self.torch_threads!r}."
+            )
         # Rasa builds the NLG once per loaded endpoints.yml: the place to make a
         # failed custom action answer politely (components/action_fallback.py).
         action_fallback.install(options.get("action_failure_response",
                                             action_fallback.DEFAULT_RESPONSE))
         self.templated = TemplatedNaturalLanguageGenerator(domain.responses if domain else {})
         self._pool: Optional[ThreadPoolExecutor] = None
+        self._batcher: Optional[RequestBatcher] = None
 
     def _executor(self) -> ThreadPoolExecutor:
         # One worker: two concurrent decodes on 2 cores only slow each other.
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gpt-nlg")
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gpt-nlg",
+                                            initializer=_set_torch_threads,
+                                            initargs=(self.torch_threads,))
         return self._pool
+
+    def batcher(self) -> RequestBatcher:
+        """The queue in front of the worker thread (``batch_sizes`` records each decode)."""
+        if self._batcher is None:
+            self._batcher = RequestBatcher(self._executor(), self.max_batch_size)
+        return self._batcher
 
     async def generate(self, utter_action: Text, tracker: DialogueStateTracker,
                        output_channel: Text, **kwargs: Any) -> Optional[Dict[Text, Any]]:
@@ -171,7 +217,7 @@ class GenerativeNLG(NaturalLanguageGenerator):
         return message
 
     async def _reply(self, tracker: DialogueStateTracker, fallback: str):
-        """Runs the generator in the worker thread and post-processes its text."""
+        """Has the worker thread decode the reply (batched); post-processes its text."""
         generator = registry.active()
         turns = conversation_turns(tracker)
         if generator is None or not turns or turns[-1].role != "user":
@@ -180,9 +226,9 @@ class GenerativeNLG(NaturalLanguageGenerator):
         if not turns[-1].text.strip():
             # Nothing to answer: the canned text asks what the customer needs.
             return fallback, {"generated": False, "fallback": "empty_message"}
-        loop = asyncio.get_running_loop()
-        call = loop.run_in_executor(self._executor(), generator.generate, turns,
-                                    self.decoding, self.max_turns)
+        # Cancelled by wait_for on timeout: a request not yet taken is then dropped.
+        call = asyncio.wrap_future(
+            self.batcher().submit(generator, turns, self.decoding, self.max_turns))
         try:
             generation = await asyncio.wait_for(
                 call, timeout=self.decoding.max_time_s + self.timeout_grace_s)

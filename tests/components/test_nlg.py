@@ -14,6 +14,7 @@ from rasa.utils.endpoints import EndpointConfig
 
 from components.generator import registry
 from components.generator.generator import Generator
+from components.generator.prompt import Turn
 from components.nlg import GenerativeNLG, NLGConfigError, conversation_turns, rating_buttons
 
 PROJECT_DOMAIN = Path(__file__).resolve().parents[2] / "domain.yml"
@@ -63,6 +64,28 @@ class CannedTextGenerator(Generator):
 class BrokenGenerator(Generator):
     def generate(self, *args, **kwargs):
         raise RuntimeError("CUDA out of memory (simulated)")
+
+
+class BatchRecordingGenerator(Generator):
+    """Decodes batches for real, records their sizes, and names each caller's country."""
+
+    def generate_batch(self, conversations, *args, **kwargs):
+        self.batches.append(len(conversations))
+        generations = super().generate_batch(conversations, *args, **kwargs)
+        return [replace(g, text=f"Yes, we ship to {c[-1].text.split()[-1].rstrip('?')}.")
+                for g, c in zip(generations, conversations)]
+
+
+class SlowBatchGenerator(BatchRecordingGenerator):
+    def generate_batch(self, *args, **kwargs):
+        time.sleep(1.0)
+        return super().generate_batch(*args, **kwargs)
+
+
+class BrokenBatchGenerator(BatchRecordingGenerator):
+    def generate_batch(self, conversations, *args, **kwargs):
+        self.batches.append(len(conversations))
+        raise RuntimeError("out of memory in the batch (simulated)")
 
 
 @pytest.fixture
@@ -233,7 +256,123 @@ def test_conversation_turns_follow_the_tracker():
     ({"guardrails": {"blocklist": ["("]}}, "regex"),
     ({"rating_buttons": "yes"}, "rating_buttons"),
     ({"rating_button": True}, r"Unknown option.*rating_button\b"),
+    ({"max_batch_size": 0}, "max_batch_size"),
+    ({"max_batch_size": "8"}, "max_batch_size"),
+    ({"torch_threads": 0}, "torch_threads"),
+    ({"torch_threads": 1.5}, "torch_threads"),
 ])
 def test_bad_endpoint_options_are_rejected(options, message):
     with pytest.raises(NLGConfigError, match=message):
         make_nlg(**options)
+
+
+# --- concurrent replies: queued while the worker is busy, decoded in one batch ---------
+
+COUNTRIES = ["Canada", "Mexico", "France"]
+
+
+async def concurrent_replies(nlg, hold_s: float = 0.0):
+    """Three customers ask while the worker is busy; it is freed after ``hold_s`` s."""
+    gate = threading.Event()
+    nlg._executor().submit(gate.wait)  # an earlier reply still decoding
+    tasks = [asyncio.create_task(generate(nlg, tracker(f"Do you ship to {country}?")))
+             for country in COUNTRIES]
+    for _ in range(500):  # until all three wait in the queue
+        if len(nlg.batcher()._queue) == len(COUNTRIES):
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(hold_s)
+    gate.set()
+    messages = await asyncio.gather(*tasks)
+    await asyncio.wrap_future(nlg._executor().submit(lambda: None))  # worker idle again
+    return messages
+
+
+async def test_concurrent_requests_are_decoded_together(use_generator):
+    generator = use_generator(BatchRecordingGenerator)
+    generator.batches = []
+    nlg = make_nlg(decoding={"max_new_tokens": 8}, guardrails={"min_chars": 0, "blocklist": []})
+    messages = await concurrent_replies(nlg)
+    assert generator.batches == [3] and list(nlg.batcher().batch_sizes) == [3]
+    # Each caller gets the reply to its own conversation.
+    assert [m["text"] for m in messages] == [f"Yes, we ship to {c}." for c in COUNTRIES]
+    for message, country in zip(messages, COUNTRIES):
+        meta = message["generation"]
+        assert meta["generated"] is True and meta["model_version"] == generator.model_version
+        alone = Generator.generate(generator, [Turn("user", f"Do you ship to {country}?")],
+                                   nlg.decoding)
+        assert (meta["prompt_tokens"], meta["generated_tokens"]) == \
+            (alone.prompt_tokens, alone.generated_tokens)
+        assert message["buttons"][0]["payload"].endswith(f'"{meta["reply_id"]}"}}')
+    assert len({m["generation"]["reply_id"] for m in messages}) == 3
+
+
+class ThreadCountingGenerator(Generator):
+    """Records torch's intra-op thread count in the thread that decodes."""
+
+    def generate(self, *args, **kwargs):
+        import torch
+
+        self.threads.append(torch.get_num_threads())
+        return super().generate(*args, **kwargs)
+
+
+async def test_the_decode_worker_runs_torch_with_torch_threads(use_generator):
+    import torch
+
+    generator = use_generator(ThreadCountingGenerator)
+    generator.threads = []
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        for option in (None, 1):
+            await make_nlg(torch_threads=option).generate(
+                "utter_gpt_reply", tracker("Do you ship to Peru?"), "rest")
+    finally:
+        torch.set_num_threads(before)
+    assert generator.threads == [2, 1]  # null: torch's default (here 2); 1: one thread
+
+
+async def test_batches_are_capped_at_max_batch_size(use_generator):
+    generator = use_generator(BatchRecordingGenerator)
+    generator.batches = []
+    nlg = make_nlg(max_batch_size=2, decoding={"max_new_tokens": 8},
+                   guardrails={"min_chars": 0, "blocklist": []})
+    messages = await concurrent_replies(nlg)
+    assert list(nlg.batcher().batch_sizes) == [2, 1] and generator.batches == [2]
+    assert all(m["generation"]["generated"] is not None for m in messages)
+    assert [m["text"] for m in messages][:2] == ["Yes, we ship to Canada.",
+                                                "Yes, we ship to Mexico."]
+
+
+async def test_a_slow_batch_sends_every_caller_the_fallback(use_generator):
+    generator = use_generator(SlowBatchGenerator)
+    generator.batches = []
+    nlg = make_nlg(decoding={"max_time_s": 0.1, "max_new_tokens": 8}, timeout_grace_s=0.1)
+    messages = await concurrent_replies(nlg)
+    assert generator.batches == [3]  # decoded together, but too late for every caller
+    assert [m["text"] for m in messages] == ["Canned fallback."] * 3
+    assert {m["generation"]["fallback"] for m in messages} == {"timeout"}
+
+
+async def test_requests_that_time_out_in_the_queue_are_not_decoded(use_generator):
+    generator = use_generator(BatchRecordingGenerator)
+    generator.batches = []
+    nlg = make_nlg(decoding={"max_time_s": 0.1}, timeout_grace_s=0.1)
+    messages = await concurrent_replies(nlg, hold_s=0.5)  # worker busy past the budget
+    assert {m["generation"]["fallback"] for m in messages} == {"timeout"}
+    assert generator.batches == [] and list(nlg.batcher().batch_sizes) == []
+
+
+async def test_a_failed_batch_sends_every_caller_the_fallback(use_generator):
+    generator = use_generator(BrokenBatchGenerator)
+    generator.batches = []
+    nlg = make_nlg()
+    messages = await concurrent_replies(nlg)
+    assert generator.batches == [3]
+    assert [m["text"] for m in messages] == ["Canned fallback."] * 3
+    assert {m["generation"]["fallback"] for m in messages} == {"error"}
+    assert not any(m.get("buttons") for m in messages)
+    # The worker is not stuck: the next reply is generated.
+    message = await generate(nlg, tracker("Do you ship to Canada?"))
+    assert message["generation"]["fallback"] != "error"

@@ -12,6 +12,8 @@ from components.generator.config import GenerationConfig, TrainConfig
     ({"repetition_penalty": 0.9}, "repetition_penalty"),
     ({"max_new_tokens": 0}, "max_new_tokens"),
     ({"max_time_s": 0}, "max_time_s"),
+    ({"min_new_tokens": -1}, "min_new_tokens"),
+    ({"min_new_tokens": 49, "max_new_tokens": 48}, "min_new_tokens"),
 ])
 def test_generation_config_rejects_bad_values(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -30,6 +32,12 @@ def test_greedy_kwargs_leave_out_sampling_parameters():
     sampled = GenerationConfig(do_sample=True, temperature=0.5, top_k=5, top_p=0.8)
     assert sampled.to_generate_kwargs()["temperature"] == 0.5
     assert sampled.to_generate_kwargs()["max_time"] == sampled.max_time_s
+
+
+def test_min_new_tokens_is_passed_only_when_set():
+    assert "min_new_tokens" not in GenerationConfig().to_generate_kwargs()
+    fixed = GenerationConfig(min_new_tokens=40, max_new_tokens=40).to_generate_kwargs()
+    assert fixed["min_new_tokens"] == fixed["max_new_tokens"] == 40
 
 
 @pytest.mark.parametrize("kwargs, message", [

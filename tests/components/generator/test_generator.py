@@ -80,3 +80,76 @@ def test_load_errors_name_the_path(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(GeneratorLoadError, match="config.json"):
         Generator.load(tmp_path / "empty")
+
+
+# --- generate_batch: several conversations in one decoding ---------------------------
+
+CONVERSATIONS = [
+    [Turn("user", "Do you ship to Canada?")],
+    [Turn("user", "hi")],
+    [Turn("user", "Is there a warranty on kettles? " * 20)],  # cut to the context window
+    [Turn("user", "How are you today?"), Turn("assistant", "Fine, thanks."),
+     Turn("user", "Do you sell gift cards?")],
+]
+
+
+@pytest.mark.parametrize("config", [
+    GenerationConfig(max_new_tokens=12),  # repetition_penalty 1.3, as endpoints.yml
+    GenerationConfig(max_new_tokens=16, min_new_tokens=16, repetition_penalty=1.0),
+])
+def test_greedy_batch_replies_equal_the_unbatched_ones(generator, config):
+    batch = generator.generate_batch(CONVERSATIONS, config)
+    single = [generator.generate(turns, config) for turns in CONVERSATIONS]
+    assert len({g.prompt_tokens for g in single}) > 1  # the batch really was left-padded
+    for b, s in zip(batch, single):
+        assert (b.text, b.generated_tokens, b.prompt_tokens) == \
+            (s.text, s.generated_tokens, s.prompt_tokens)
+        assert b.model_version == generator.model_version and b.latency_ms > 0
+
+
+def test_batch_rows_stop_at_their_own_eos(tiny_checkpoint):
+    """A row that ends early is cut after its EOS; the others go on, as when alone."""
+    import torch
+
+    generator = Generator.load(tiny_checkpoint)
+    config = GenerationConfig(max_new_tokens=12)
+    replies = []  # each conversation's new token ids, decoded alone with the real EOS
+    for turns in CONVERSATIONS:
+        prompt = generator._prompt_ids(turns, config, 6)[None, :]
+        out = generator.model.generate(
+            input_ids=prompt, attention_mask=torch.ones_like(prompt),
+            pad_token_id=generator.tokenizer.pad_token_id, **config.to_generate_kwargs())
+        replies.append(out[0, prompt.shape[1]:].tolist())
+
+    def lengths(token):  # reply lengths if ``token`` were EOS
+        return [r.index(token) + 1 if token in r else len(r) for r in replies]
+
+    # Declare EOS a token of the first reply after which the rows end at different steps.
+    token = next(t for t in replies[0] if len(set(lengths(t))) > 1)
+    generator.tokenizer.eos_token = generator.tokenizer.convert_ids_to_tokens(token)
+    single = [generator.generate(turns, config) for turns in CONVERSATIONS]
+    batch = generator.generate_batch(CONVERSATIONS, config)
+    assert [s.generated_tokens for s in single] == lengths(token)
+    assert [(b.text, b.generated_tokens, b.hit_time_budget) for b in batch] == \
+        [(s.text, s.generated_tokens, s.hit_time_budget) for s in single]
+
+
+def test_seeded_sampling_in_a_batch_is_each_request_alone(generator):
+    config = GenerationConfig(do_sample=True, temperature=1.5, top_k=0, top_p=1.0,
+                              max_new_tokens=12, seed=7)
+    batch = generator.generate_batch(CONVERSATIONS[:3], config)
+    assert [b.text for b in batch] == [generator.generate(t, config).text
+                                       for t in CONVERSATIONS[:3]]
+
+
+def test_batch_of_nothing_and_bad_conversations(generator):
+    assert generator.generate_batch([]) == []
+    with pytest.raises(ValueError, match="user turn"):
+        generator.generate_batch([CONVERSATIONS[0], [Turn("user", "hi"), Turn("assistant", "yo")]])
+    with pytest.raises(ValueError, match="max_new_tokens"):
+        generator.generate_batch(CONVERSATIONS, GenerationConfig(max_new_tokens=96))
+
+
+def test_min_new_tokens_fixes_the_reply_length(generator):
+    config = GenerationConfig(max_new_tokens=20, min_new_tokens=20)
+    assert {g.generated_tokens for g in generator.generate_batch(CONVERSATIONS, config)} == {20}

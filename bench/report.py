@@ -1,0 +1,66 @@
+"""Shared pieces of the benchmark harnesses: the machine line and docs/benchmarks.md sections.
+
+Each harness owns one section of docs/benchmarks.md, fenced by a pair of
+``<!-- name -->`` markers, and replaces only that section when it runs with
+``--report``; the other sections stay as they were.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+from pathlib import Path
+from typing import Sequence
+
+
+def machine() -> str:
+    """One line naming the machine: cores, CPU model, Python, torch version (no GPU use)."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        import torch  # noqa: PLC0415 - only for its version string
+
+        torch_version = f", torch {torch.__version__} ({torch.get_num_threads()} threads)"
+    except ImportError:
+        torch_version = ""
+    return (f"{os.cpu_count()} CPU cores ({cpu}), no GPU, "
+            f"CPython {platform.python_version()}{torch_version}")
+
+
+def median_spread(values: Sequence[float]) -> str:
+    """``"median (min-max)"`` of ``values`` with one decimal, e.g. ``"12.3 (11.9-13.0)"``.
+
+    Raises:
+        ValueError: if ``values`` is empty.
+    """
+    if not values:
+        raise ValueError("median_spread needs at least one value")
+    return f"{statistics.median(values):.1f} ({min(values):.1f}-{max(values):.1f})"
+
+
+def write_section(path: Path, mark: str, section: str) -> None:
+    """Replaces the text between the two ``mark`` lines of ``path`` with ``section``.
+
+    ``section`` must itself start and end with ``mark``. When ``path`` has no
+    such section, it is appended; when ``path`` does not exist, it is created
+    with a "# Benchmarks" title.
+
+    Raises:
+        ValueError: if ``section`` is not fenced by ``mark``.
+    """
+    if not (section.startswith(mark) and section.rstrip().endswith(mark)):
+        raise ValueError(f"the section has to start and end with {mark!r}")
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    if mark in text:
+        head, _, rest = text.partition(mark)
+        _, _, tail = rest.partition(mark)
+        text = head + section.rstrip() + tail
+    else:
+        text = text.rstrip() + "\n\n" + section.rstrip() + "\n"
+    path.write_text(text)
