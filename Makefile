@@ -89,19 +89,21 @@ bench-train: install  ## rasa train per component, archive size, unchanged retra
 	$(BIN)/python bench/train_cost.py --report docs/benchmarks.md
 
 bench-nlu: install  ## Banking77 accuracy and out-of-scope recall, this pipeline vs `rasa init`'s (BANKING77=path)
-	$(BIN)/python bench/nlu_banking77.py --data "$(BANKING77)" --per-intent 10 --runs 3 --report docs/benchmarks.md
+	$(BIN)/python bench/nlu_banking77.py --data "$(BANKING77)" --per-intent 10 --runs 3 --cache bench/.results --report docs/benchmarks.md
 
 bench-throughput: install $(MODEL)  ## generator tokens/s and ms/reply, batch 1 vs 8 concurrent, per technique, vs transformers.pipeline
 	$(BIN)/python bench/generator_throughput.py --model $(MODEL) --runs 5 --report docs/benchmarks.md
 
-bench-load: install $(MODEL)  ## REST latency p50/p95/p99 at 1, 8, 32 customers, with vs without the GPT policy
+bench-load: install $(MODEL)  ## REST latency p50/p95/p99 at 1, 8, 32 customers, with vs without the GPT policy; then with 5 s think time
 	$(BIN)/python bench/load_test.py --model $(MODEL) --runs 3 --report docs/benchmarks.md
+	$(BIN)/python bench/load_test.py --model $(MODEL) --runs 3 --think 5 --users 8 32 \
+	    --seconds 40 --report docs/benchmarks.md
 
 bench-generator: install $(MODEL)  ## generator size, reply latency, event-loop stall
-	$(BIN)/python bench/generator_latency.py --model $(MODEL) --runs 30
+	$(BIN)/python bench/generator_latency.py --model $(MODEL) --runs 30 --report docs/benchmarks.md
 
 bench-feedback: install $(MODEL)  ## time and peak RSS of export and fine-tune on 10,000 conversations
-	$(BIN)/python bench/feedback_scale.py --conversations 10000 --archive $(MODEL)
+	$(BIN)/python bench/feedback_scale.py --conversations 10000 --archive $(MODEL) --report docs/benchmarks.md
 
 audit:  ## pip-audit over the locked dependencies, from its own venv (needs a reachable vulnerability database; docs/security.md)
 	test -x .venv-audit/bin/pip-audit || { python3.11 -m venv .venv-audit && \

@@ -1,6 +1,7 @@
 """Time and peak memory of export and fine-tuning on 10,000 stored conversations.
 
     python bench/feedback_scale.py --conversations 10000 --archive models/kestrel.tar.gz
+                                   [--epochs 1] [--report docs/benchmarks.md]
 
 1. Builds a SQLite tracker store in a temporary folder with Rasa's own
    ``SQLTrackerStore`` schema and event JSON: ``--conversations`` conversations,
@@ -14,23 +15,27 @@
    process, without corpus replay.
 
 Wall time and peak RSS of each child come from ``os.wait4`` (ru_maxrss, KiB
-on Linux). Prints a Markdown table.
+on Linux). Prints a Markdown table and, with ``--report``, replaces the
+section between ``<!-- feedback-scale -->`` markers of that file.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import platform
 import random
 import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.report import machine, write_section  # noqa: E402 - after the path fix
+
+MARK = "<!-- feedback-scale -->"
 
 OPEN_QUESTIONS = [
     "do you think your kettles would make a nice wedding gift?",
@@ -138,11 +143,49 @@ def run_measured(args, env) -> dict:
             "peak_rss_mib": round(usage.ru_maxrss / 1024, 1), "output": out}
 
 
+def report(figures: dict) -> str:
+    """The docs/benchmarks.md section (fenced by MARK) for ``figures``.
+
+    ``figures``: {"command", "date", "machine", "conversations", "events",
+    "store_mib", "build_s", "epochs", "export", "dataset", "finetune" (each
+    ``run_measured``'s dict), "manifest" (the dataset's manifest.json), "meta"
+    (the candidate's generator_meta.json)}.
+    """
+    export, dataset, finetune = figures["export"], figures["dataset"], figures["finetune"]
+    manifest, meta = figures["manifest"], figures["meta"]
+    epochs = figures["epochs"]
+    exported = export["output"].strip().splitlines()[-1] if export["output"].strip() else ""
+    return f"""{MARK}
+## Feedback loop at {figures["conversations"]:,} conversations (issue 3)
+
+Command: `{figures["command"]}` ({figures["date"]}; {figures["machine"]}). The store is a
+SQLite file in Rasa's `SQLTrackerStore` schema holding {figures["conversations"]:,}
+conversations ({figures["events"]:,} events, {figures["store_mib"]:.0f} MiB, built in
+{figures["build_s"]:.0f} s): each an order-status form plus one or two generated replies,
+40% of them rated. Each step runs as its own process; wall time and peak RSS come from
+`os.wait4`.
+
+| step | wall time | peak RSS | what it did |
+|---|---|---|---|
+| export | {export["seconds"]} s | {export["peak_rss_mib"]} MiB | {exported} |
+| dataset | {dataset["seconds"]} s | {dataset["peak_rss_mib"]} MiB | {manifest["train"]:,} train / {manifest["heldout"]:,} held-out pairs (no corrections: helpful replies only) |
+| finetune, {epochs} epoch{"s" * (epochs != 1)} | {finetune["seconds"]} s | {finetune["peak_rss_mib"]} MiB | {meta["train_examples"]:,} examples, {meta["steps"]} steps, validation perplexity {meta["val_perplexity"]:.1f} |
+
+Export memory does not grow with the store: conversations are streamed from the
+database one at a time and test stories are written in batches of 200. Fine-tuning
+memory is the model, its AdamW state and the encoded examples; time grows linearly
+with examples x epochs. The bench's replies come from six fixed texts, so its
+validation perplexity says nothing about quality; README's feedback-loop section has
+a real evaluation.
+{MARK}"""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--conversations", type=int, default=10000)
     parser.add_argument("--archive", default="models/kestrel.tar.gz")
     parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--report", type=Path, help="markdown file whose section to replace")
     args = parser.parse_args()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
     py = sys.executable
@@ -163,18 +206,18 @@ def main() -> None:
                                  args.archive, "--versions", str(tmp / "generators"),
                                  "--no-replay", "--epochs", str(args.epochs)], env)
         meta = json.loads((tmp / "candidate" / "generator_meta.json").read_text())
-    print(f"Machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
-          f"Python {platform.python_version()}")
-    print(f"Store: {args.conversations} conversations, {events} events, {size_mib:.0f} MiB "
-          f"SQLite (built in {build_s:.0f} s)\n")
-    print("| step | wall time | peak RSS | output |\n|---|---|---|---|")
-    print(f"| export | {export['seconds']} s | {export['peak_rss_mib']} MiB | "
-          f"{export['output'].strip().splitlines()[-1]} |")
-    print(f"| dataset | {dataset['seconds']} s | {dataset['peak_rss_mib']} MiB | "
-          f"{manifest['train']} train / {manifest['heldout']} held-out pairs |")
-    print(f"| finetune ({args.epochs} epoch) | {finetune['seconds']} s | "
-          f"{finetune['peak_rss_mib']} MiB | {meta['train_examples']} examples, "
-          f"{meta['steps']} steps, val ppl {meta['val_perplexity']:.1f} |")
+    figures = {
+        "command": " ".join(["python bench/feedback_scale.py"] + sys.argv[1:]),
+        "date": datetime.now().strftime("%Y-%m-%d"), "machine": machine(),
+        "conversations": args.conversations, "events": events, "store_mib": size_mib,
+        "build_s": build_s, "epochs": args.epochs, "export": export, "dataset": dataset,
+        "finetune": finetune, "manifest": manifest, "meta": meta,
+    }
+    section = report(figures)
+    print(section)
+    if args.report:
+        write_section(args.report, MARK, section)
+        print(f"wrote {args.report}")
 
 
 if __name__ == "__main__":

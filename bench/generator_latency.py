@@ -1,6 +1,7 @@
 """Generator size, latency of a 40-token reply, and event-loop stall, side by side.
 
     python bench/generator_latency.py --model models/kestrel.tar.gz [--runs 30]
+                                      [--report docs/benchmarks.md]
 
 1. Size: parameters and fp32 weight megabytes of the generator in the archive.
 2. Latency: wall time of exactly 40 new tokens (greedy, EOS suppressed by
@@ -11,22 +12,26 @@
    ``GenerativeNLG``, which decodes in a worker thread. The worst tick delay
    is how long every other conversation on the server would have waited.
 
-Prints a Markdown table; absolute times drift on shared machines, so compare
-the two stall figures of one run.
+Prints a Markdown table and, with ``--report``, replaces the section between
+``<!-- generator-latency -->`` markers of that file. Absolute times drift on
+shared machines, so compare the two stall figures of one run.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import os
-import platform
 import statistics
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from bench.report import machine, write_section  # noqa: E402 - after the path fix
+
+MARK = "<!-- generator-latency -->"
 
 PROMPTS = [
     "do you think your kettles would make a nice wedding gift?",
@@ -118,32 +123,63 @@ def stall_figures(generator, replies: int = 10):
     return asyncio.run(_stall(in_loop, replies)), asyncio.run(_stall(via_nlg, replies))
 
 
+def report(figures: dict) -> str:
+    """The docs/benchmarks.md section (fenced by MARK) for ``figures``.
+
+    ``figures``: {"command", "date", "machine", "model", "params", "runs",
+    "times_ms" (one per reply), "stall_in_loop_ms", "stall_nlg_ms"}.
+    """
+    times = sorted(figures["times_ms"])
+    median = statistics.median(times)
+    p95 = times[int(0.95 * (len(times) - 1))]
+    params = figures["params"]
+    return f"""{MARK}
+## Generator (issue 2)
+
+Command: `{figures["command"]}` ({figures["date"]}; {figures["machine"]};
+model {figures["model"]}).
+
+| figure | value |
+|---|---|
+| generator parameters | {params:,} |
+| generator weights (fp32) | {params * 4 / 1e6:.1f} MB |
+| 40-token reply, median of {figures["runs"]} | {median:.0f} ms ({40 / median * 1000:.0f} tokens/s) |
+| 40-token reply, p95 | {p95:.0f} ms |
+| worst event-loop stall, generate() in the loop | {figures["stall_in_loop_ms"]:.0f} ms |
+| worst event-loop stall, GenerativeNLG worker thread | {figures["stall_nlg_ms"]:.0f} ms |
+
+The two stall rows are the same 10 replies made side by side: once by calling the
+generator inside the event loop, as a policy that generated in
+`predict_action_probabilities` would, and once through `GenerativeNLG`, which decodes
+in a worker thread. The worst delay seen by a 5 ms ticker is how long every other
+conversation on the server would have waited.
+{MARK}"""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="models/kestrel.tar.gz")
     parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--report", type=Path, help="markdown file whose section to replace")
     args = parser.parse_args()
-    import torch
+    if args.runs < 1:
+        parser.error("--runs has to be >= 1")
 
     generator = load_generator(args.model)
-    params = generator.n_parameters
     times = latency_40_tokens(generator, args.runs)
     in_loop, via_nlg = stall_figures(generator)
-    median = statistics.median(times)
-    p95 = sorted(times)[int(0.95 * (len(times) - 1))]
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    print(f"model: {generator.model_version}")
-    print()
-    print("| figure | value |")
-    print("|---|---|")
-    print(f"| generator parameters | {params:,} |")
-    print(f"| generator weights (fp32) | {params * 4 / 1e6:.1f} MB |")
-    print(f"| 40-token reply, median of {args.runs} | {median:.0f} ms "
-          f"({40 / median * 1000:.0f} tokens/s) |")
-    print(f"| 40-token reply, p95 | {p95:.0f} ms |")
-    print(f"| worst event-loop stall, generate() in the loop | {in_loop:.0f} ms |")
-    print(f"| worst event-loop stall, GenerativeNLG worker thread | {via_nlg:.0f} ms |")
+    figures = {
+        "command": " ".join(["python bench/generator_latency.py"] + sys.argv[1:]),
+        "date": datetime.now().strftime("%Y-%m-%d"), "machine": machine(),
+        "model": generator.model_version, "params": generator.n_parameters,
+        "runs": args.runs, "times_ms": times,
+        "stall_in_loop_ms": in_loop, "stall_nlg_ms": via_nlg,
+    }
+    section = report(figures)
+    print(section)
+    if args.report:
+        write_section(args.report, MARK, section)
+        print(f"wrote {args.report}")
 
 
 if __name__ == "__main__":

@@ -74,6 +74,7 @@ from typing import Dict, List, Optional
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from bench.generator_latency import PROMPTS as LATENCY_PROMPTS  # noqa: E402
 from bench.report import machine, median_spread, write_section  # noqa: E402 - after the path fix
 
 MARK = "<!-- generator-throughput -->"
@@ -81,17 +82,7 @@ CONCURRENT = 8
 GAIN = 1.05  # a technique is kept for at least a 5% gain
 PLOT = ROOT / "docs" / "images" / "generator_throughput.png"
 
-# Prompts of bench/generator_latency.py (the first 8).
-PROMPTS = [
-    "do you think your kettles would make a nice wedding gift?",
-    "is the blender dishwasher safe?",
-    "my parcel arrived damaged, what now?",
-    "do you have a physical store in boston?",
-    "tell me a joke",
-    "can I pay with bitcoin?",
-    "are your products eco friendly?",
-    "what's the weather like in paris?",
-][:CONCURRENT]
+PROMPTS = LATENCY_PROMPTS[:CONCURRENT]  # bench/generator_latency.py's, the first 8
 
 # name -> (label, options). Options: pipeline, no_cache, no_inference_mode,
 # int8 ("linear" | "conv1d"), batched, threads.

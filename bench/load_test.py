@@ -1,7 +1,7 @@
 """Latency and throughput of the deployed bot under 1, 8 and 32 concurrent customers, with and without the GPT policy.
 
     python bench/load_test.py --model models/kestrel.tar.gz [--users 1 8 32] [--runs 3]
-        [--seconds 12 | --turns N] [--report docs/benchmarks.md]
+        [--seconds 12 | --turns N] [--think S] [--report docs/benchmarks.md]
 
 Two variants of the same bot, one after the other, each served as a user deploys it
 (scripts/serve.sh): ``rasa run actions`` on a freshly seeded store database and
@@ -22,8 +22,12 @@ folder), GenerativeNLG and the validated REST channel.
 After a warm-up conversation (every scripted episode and three open-ended
 questions) each concurrency level is driven for ``--seconds`` (or ``--turns``
 per customer), ``--runs`` times: run 1 at every level, then run 2, ... Each
-simulated customer is closed-loop with no think time: it sends a message, waits
-for the whole reply, sends the next. It talks in conversations of 10 messages
+simulated customer is closed-loop: it sends a message, waits for the whole
+reply, sends the next; by default with no think time (the server is never idle,
+the harshest case), with ``--think S`` after a pause drawn from an exponential
+distribution of mean S seconds (a customer reading the reply and typing; that
+run writes its own section, ``<!-- load-test-think -->``, and plot,
+docs/images/load_test_think.png). It talks in conversations of 10 messages
 (new sender id each), 80% scripted (greetings, FAQ answers and forms filled to
 the end, with custom actions on the store database) and 20% open-ended
 questions (bench/conversations.py). A turn's type is what was sent.
@@ -79,7 +83,8 @@ from bench.conversations import (  # noqa: E402 - after the path fix
 )
 from bench.report import machine, median_spread, write_section  # noqa: E402
 
-MARK = "<!-- load-test -->"
+MARK = "<!-- load-test -->"              # closed loop, no think time
+MARK_THINK = "<!-- load-test-think -->"  # with --think: a section of its own
 GPT_POLICY = "components.gpt_policy.GPTPolicy"
 KINDS = (SCRIPTED, OPEN_ENDED)
 VARIANTS = (("gpt", "with GPT"), ("nogpt", "without GPT"))
@@ -258,27 +263,45 @@ def pair_ratios(gpt: List[float], nogpt: List[float]) -> List[float]:
 
 # --- the load driver ----------------------------------------------------------
 
+def think_pauses(seed: int, number: int, think_s: float):
+    """Customer ``number``'s pauses before each message (s): exponential, mean ``think_s``.
+
+    Drawn from their own seeded stream, so the messages a customer sends do not
+    depend on the think time. An endless iterator of zeros when ``think_s`` is 0.
+    """
+    rng = random.Random(f"think-{seed}-{number}")
+    while True:
+        yield rng.expovariate(1.0 / think_s) if think_s > 0 else 0.0
+
+
 async def drive(url: str, users: int, *, seconds: Optional[float] = None,
                 turns: Optional[int] = None, seed: int = 0, prefix: str = "load",
                 script_turns: int = SCRIPT_TURNS, open_share: float = OPEN_SHARE,
-                timeout_s: float = REQUEST_TIMEOUT_S) -> dict:
+                timeout_s: float = REQUEST_TIMEOUT_S, think_s: float = 0.0) -> dict:
     """``users`` closed-loop customers talk to ``url`` at once; returns every turn.
 
     Each customer goes through conversations of ``script_turns`` messages
     (``customer_script``, seeded by ``seed`` and its number), a new sender id
     each, and stops when ``seconds`` have passed since the start (a turn in
-    flight is finished and counted) or after ``turns`` messages of its own.
+    flight is finished and counted; a pause that would end past it ends the
+    customer) or after ``turns`` messages of its own. Before each message
+    (the first one too, which spreads the starts) it pauses for a think time
+    drawn by ``think_pauses`` (mean ``think_s`` s; 0: no pause).
     Returns {"records": [{"sender", "index", "kind", "text", "status",
-    "seconds", "source", "error"}], "elapsed_s"} with ``elapsed_s`` from the
-    start to the last reply.
+    "sent_s", "seconds", "source", "error"}], "elapsed_s"}: ``sent_s`` is
+    when the message was sent, ``elapsed_s`` the last reply, both in s from
+    the start.
 
     Raises:
-        ValueError: unless exactly one of ``seconds`` and ``turns`` is given.
+        ValueError: unless exactly one of ``seconds`` and ``turns`` is given,
+            or if ``think_s`` is negative.
     """
     import aiohttp
 
     if (seconds is None) == (turns is None):
         raise ValueError("give either seconds or turns")
+    if think_s < 0:
+        raise ValueError(f"think_s must be >= 0 s, got {think_s}")
     records: List[dict] = []
     started = time.perf_counter()
     deadline = started + seconds if seconds is not None else math.inf
@@ -286,16 +309,22 @@ async def drive(url: str, users: int, *, seconds: Optional[float] = None,
 
     async def customer(session, number: int) -> None:
         rng = random.Random(seed * 100_003 + number)
+        pauses = think_pauses(seed, number, think_s)
         sent, conversation = 0, 0
         while True:
             sender = f"{prefix}-u{number:02d}-c{conversation:03d}"
             for index, (kind, text) in enumerate(customer_script(rng, script_turns,
                                                                  open_share)):
-                if time.perf_counter() >= deadline or (turns is not None and sent >= turns):
+                if turns is not None and sent >= turns:
                     return
-                record = {"sender": sender, "index": index, "kind": kind, "text": text,
-                          "status": 0, "error": None}
+                pause = next(pauses)
+                if time.perf_counter() + pause >= deadline:
+                    return
+                if pause:
+                    await asyncio.sleep(pause)
                 t0 = time.perf_counter()
+                record = {"sender": sender, "index": index, "kind": kind, "text": text,
+                          "status": 0, "error": None, "sent_s": t0 - started}
                 try:
                     reply = await post_message(session, url, sender, text)
                     record.update(status=reply.status, seconds=reply.seconds,
@@ -387,27 +416,14 @@ def rasa_env(**extra: str) -> dict:
 
 @contextmanager
 def action_server(tmp: Path) -> Iterator[dict]:
-    """`rasa run actions` on a freshly seeded SQLite store database in ``tmp``."""
-    from tests.e2e_fixtures import RASA, free_port, wait_until_up  # noqa: PLC0415
+    """`rasa run actions` on a freshly seeded SQLite store database in ``tmp``.
 
-    db_url = f"sqlite:///{tmp / 'store.db'}"
-    env = rasa_env(SUPPORT_DB_URL=db_url)
-    subprocess.run([sys.executable, "-m", "actions.seed", "--url", db_url], check=True,
-                   cwd=ROOT, env=env, capture_output=True)
-    port = free_port()
-    log = open(tmp / "actions.log", "w")
-    proc = subprocess.Popen([RASA, "run", "actions", "--port", str(port)], cwd=ROOT, env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_until_up(f"http://127.0.0.1:{port}/health", proc, tmp / "actions.log", 120)
-        yield {"url": f"http://127.0.0.1:{port}/webhook", "process": proc}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    Yields {"url", "db_url", "process"}: tests/e2e_fixtures.py's run_action_server.
+    """
+    from tests.e2e_fixtures import run_action_server  # noqa: PLC0415 - imports pytest
+
+    with run_action_server(tmp) as server:
+        yield server
 
 
 def train_without_gpt(tmp: Path, config_file: Path) -> dict:
@@ -500,7 +516,8 @@ def measure_variant(name: str, model: str, tmp: Path, args) -> dict:
                 load_before = os.getloadavg()[0]
                 meter.start()
                 driven = asyncio.run(drive(server["url"], users, seconds=args.seconds,
-                                           turns=args.turns, seed=run, prefix=prefix))
+                                           turns=args.turns, seed=run, prefix=prefix,
+                                           think_s=args.think))
                 cpu = meter.stop()
                 attach_answers(driven["records"], server["tracker"])
                 cell = {"run": run + 1, "users": users, "cpu": cpu, "load_before": load_before,
@@ -556,8 +573,14 @@ def _median(values: List[float]) -> float:
 
 
 def report(result: dict) -> str:
-    """The docs/benchmarks.md section for ``result`` (``run``'s output), fenced by MARK."""
+    """The docs/benchmarks.md section for ``result`` (``run``'s output).
+
+    Fenced by MARK, or by MARK_THINK when the customers had a think time.
+    """
     users_levels = result["users"]
+    think = result.get("think_s") or 0.0
+    mark = MARK_THINK if think else MARK
+    image = result.get("plot_name", "load_test.png")
     runs = result["runs"]
     window = (f"for {result['seconds']:g} s" if result.get("seconds") is not None
               else f"for {result['turns']} messages per customer")
@@ -628,8 +651,17 @@ def report(result: dict) -> str:
                   "- No run was disturbed by other processes (none used over 5% of the CPU "
                   "while a level ran) and no turn failed.")
     nl = "\n"
-    return f"""{MARK}
-## Latency and throughput under load (issue 5, part 2)
+    if think:
+        pacing = (f"closed-loop with a think time: before each message a customer pauses "
+                  f"for an exponentially distributed time of mean {think:g} s (a customer "
+                  f"typing, or reading the reply), then sends it and waits for the whole reply")
+        title = f"with {think:g} s think time"
+    else:
+        pacing = ("closed-loop without think time (each sends its next message as soon as the "
+                  "whole reply is read)")
+        title = "no think time"
+    return f"""{mark}
+## Latency and throughput under load, {title} (issue 5, part 2)
 
 Command: `python bench/load_test.py --model {result['model']}{result['args']}` ({result['date']};
 {result['machine']}; model archive `{result['model']}`, {result['model_mib']:.1f} MiB).
@@ -639,8 +671,7 @@ Setup: the action server (freshly seeded SQLite store database) and `rasa run` w
 the project's endpoints.yml and credentials.yml (SQL tracker store on a new SQLite
 file, GenerativeNLG, the validated REST channel), started as `make serve` does but
 without the HTTP API, one variant at a time on the same machine as this client.
-Simulated customers are closed-loop without think time (each sends its next message as
-soon as the whole reply is read), in conversations of {SCRIPT_TURNS} messages: 80%
+Simulated customers are {pacing}, in conversations of {SCRIPT_TURNS} messages: 80%
 scripted (greetings, FAQ answers and four forms filled to the end, with custom actions
 on the store database: order status, package tracking, a declined cancellation, a
 return) and 20% open-ended questions; a turn's type is what was sent
@@ -693,7 +724,7 @@ open-ended; all runs and levels): {misread_text}. They count as scripted turns a
 of `{GPT_RESPONSE}` (`no_generator` in the variant without GPT, which has no generator;
 `timeout` past the 2 s budget); "scripted" an answer from a rule, story or form.
 
-![p95 per turn type vs concurrent customers, with and without GPT](images/load_test.png)
+![p95 per turn type vs concurrent customers, with and without GPT](images/{image})
 
 ### What may have disturbed the runs
 
@@ -705,7 +736,7 @@ of `{GPT_RESPONSE}` (`no_generator` in the variant without GPT, which has no gen
   {result['variants']['gpt']['startup_s']:.0f} s and {result['variants']['nogpt']['startup_s']:.0f} s to start), so a change in the
   machine's load between them shows up as a difference between them.
 {notes_text}
-{MARK}"""
+{mark}"""
 
 
 def plot(result: dict, path: Path) -> None:
@@ -740,7 +771,10 @@ def plot(result: dict, path: Path) -> None:
     ax.set_yscale("log")
     ax.set_xlabel("concurrent customers")
     ax.set_ylabel("p95 latency per turn (ms)")
-    ax.set_title(f"REST turn latency, median of {result['runs']} runs (bars: min-max)")
+    think = result.get("think_s") or 0.0
+    pacing = f", {think:g} s think time" if think else ", no think time"
+    ax.set_title(f"REST turn latency{pacing}, median of {result['runs']} runs (bars: min-max)",
+                 fontsize=10)
     ax.legend(fontsize=8)
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
@@ -760,7 +794,12 @@ def main(argv: Optional[List[str]] = None) -> None:
     window.add_argument("--seconds", type=float, help="per level and run (default 12)")
     window.add_argument("--turns", type=int, help="messages per customer, per level and run")
     parser.add_argument("--report", type=Path, help="markdown file whose section to replace")
-    parser.add_argument("--plot", type=Path, default=ROOT / "docs" / "images" / "load_test.png")
+    parser.add_argument("--think", type=float, default=0.0,
+                        help="mean think time before each message, s (exponential; default 0: "
+                             "none). Writes its own report section and plot")
+    parser.add_argument("--plot", type=Path,
+                        help="PNG to write (default docs/images/load_test.png, or "
+                             "load_test_think.png with --think)")
     parser.add_argument("--json", type=Path, help="also write the raw result here")
     parser.add_argument("--config", type=Path, default=ROOT / "config.yml",
                         help="the config --model was trained from (default config.yml); "
@@ -768,6 +807,11 @@ def main(argv: Optional[List[str]] = None) -> None:
     args = parser.parse_args(argv)
     if args.seconds is None and args.turns is None:
         args.seconds = 12.0
+    if args.think < 0:
+        parser.error(f"--think must be >= 0 s, got {args.think}")
+    if args.plot is None:
+        args.plot = ROOT / "docs" / "images" / (
+            "load_test_think.png" if args.think else "load_test.png")
     model = args.model.resolve()
     if not model.exists():
         sys.exit(f"{model} does not exist; train it first (make train)")
@@ -795,6 +839,7 @@ def main(argv: Optional[List[str]] = None) -> None:
                      else "", f" --runs {args.runs}" if args.runs != 3 else "",
                      f" --seconds {args.seconds:g}" if args.seconds not in (None, 12.0) else "",
                      f" --turns {args.turns}" if args.turns is not None else "",
+                     f" --think {args.think:g}" if args.think else "",
                      f" --report {args.report}" if args.report else ""])
     try:
         shown = model.relative_to(ROOT)
@@ -804,7 +849,7 @@ def main(argv: Optional[List[str]] = None) -> None:
               "model": str(shown), "model_mib": model.stat().st_size / 2**20,
               "users": args.users, "runs": args.runs, "seconds": args.seconds,
               "turns": args.turns, "args": extra, "training": training,
-              "config": shown_config,
+              "config": shown_config, "think_s": args.think, "plot_name": args.plot.name,
               "variants": variants, "wall_s": time.monotonic() - started}
     print(json.dumps({k: v for k, v in result.items() if k != "variants"}, indent=1))
     text = report(result)
@@ -814,7 +859,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     plot(result, args.plot)
     print(f"wrote {args.plot}")
     if args.report:
-        write_section(args.report, MARK, text)
+        write_section(args.report, MARK_THINK if args.think else MARK, text)
         print(f"wrote {args.report}")
     shutil.rmtree(tmp, ignore_errors=True)
 

@@ -2,6 +2,7 @@
 
     python bench/nlu_banking77.py [--data ../shared/datasets/banking77] [--per-intent 10]
                                   [--holdout 10] [--runs 3] [--report docs/benchmarks.md]
+                                  [--cache DIR]
 
 Data: Banking77 (Casanueva et al. 2020, "Efficient Intent Detection with Dual
 Sentence Encoders", arXiv 2003.04807; PolyAI-LDN/task-specific-datasets,
@@ -34,13 +35,16 @@ Metrics, per pipeline:
   message, ``Agent.parse_message`` one at a time).
 
 Writes the ``<!-- nlu-banking77 -->`` section of ``--report`` and
-docs/images/nlu_threshold.png.
+docs/images/nlu_threshold.png. With ``--cache DIR`` each finished split is kept
+in DIR (keyed by seed, ``--per-intent``, ``--holdout`` and the pipeline's files)
+and reused by a later run, so a stopped job resumes where it stopped.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import csv
+import hashlib
 import json
 import os
 import random
@@ -238,6 +242,31 @@ def run_once(data: Path, per_intent: int, holdout: int, seed: int, tmp: Path,
     return result
 
 
+def cached_run(cache: Path, seed: int, per_intent: int, holdout: int,
+               compute) -> Dict[str, dict]:
+    """``compute()``'s result for one split, read from or written to ``cache``.
+
+    The file name holds every argument that changes the split and a digest of
+    config.yml's pipeline (parsed, so comments do not count) and of
+    components/**/*.py, so a cache made with other settings or another
+    pipeline is never reused.
+    """
+    import yaml  # noqa: PLC0415
+
+    pipeline = yaml.safe_load((ROOT / "config.yml").read_text()).get("pipeline")
+    digest = hashlib.sha256(json.dumps(pipeline, sort_keys=True).encode())
+    for source in sorted((ROOT / "components").rglob("*.py")):
+        digest.update(source.read_bytes())
+    path = cache / f"seed-{seed}-per{per_intent}-hold{holdout}-{digest.hexdigest()[:10]}.json"
+    if path.is_file():
+        print(f"  seed {seed}: reusing {path}", flush=True)
+        return json.loads(path.read_text())
+    result = compute()
+    cache.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1))
+    return result
+
+
 def plot(runs: Sequence[Dict[str, dict]], path: Path) -> None:
     """In-scope accuracy and OOS recall against the threshold, median over runs."""
     import matplotlib  # noqa: PLC0415
@@ -328,6 +357,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="splits (seeds 42, 43, ...)")
     parser.add_argument("--report", type=Path, help="markdown file whose section to replace")
     parser.add_argument("--plot", type=Path, default=PLOT)
+    parser.add_argument("--cache", type=Path,
+                        help="folder keeping each finished split's result, reused on a rerun")
     args = parser.parse_args()
     if not (args.data / "train.csv").is_file() or not (args.data / "test.csv").is_file():
         print(f"Skipped: Banking77 not found at {args.data} (needs train.csv and test.csv; "
@@ -338,8 +369,15 @@ def main() -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
     tmp = Path(tempfile.mkdtemp(prefix="nlu-bench-"))
     seeds = [42 + i for i in range(args.runs)]
-    runs = [run_once(args.data, args.per_intent, args.holdout, seed, tmp, env)
-            for seed in seeds]
+
+    def one(seed: int) -> Dict[str, dict]:
+        def compute() -> Dict[str, dict]:
+            return run_once(args.data, args.per_intent, args.holdout, seed, tmp, env)
+        if args.cache is None:
+            return compute()
+        return cached_run(args.cache, seed, args.per_intent, args.holdout, compute)
+
+    runs = [one(seed) for seed in seeds]
     result = {
         "date": datetime.now().strftime("%Y-%m-%d"), "machine": machine(), "runs": runs,
         "runs_n": args.runs, "seeds": ", ".join(map(str, seeds)), "holdout": args.holdout,

@@ -58,6 +58,17 @@ def rasa_env(**extra: str) -> dict:
     return env
 
 
+def stop(proc: subprocess.Popen, log, seconds: float) -> None:
+    """SIGTERM ``proc``, SIGKILL it if it has not exited after ``seconds`` s, close ``log``."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    log.close()
+
+
 @contextmanager
 def rasa_server(model: str, action_url: str, tmp: Path, *, env: Optional[dict] = None,
                 credentials: Optional[dict] = None, args: Sequence[str] = (),
@@ -91,12 +102,7 @@ def rasa_server(model: str, action_url: str, tmp: Path, *, env: Optional[dict] =
     try:
         yield {"port": port, "url": url, "tracker": tracker, "log": log_path, "process": proc}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        stop(proc, log, seconds=30)
 
 
 @pytest.fixture(scope="session")
@@ -129,10 +135,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def action_server(tmp_path_factory):
-    """`rasa run actions` on a freshly seeded SQLite store database."""
-    tmp = tmp_path_factory.mktemp("actions")
+@contextmanager
+def run_action_server(tmp: Path) -> Iterator[dict]:
+    """`rasa run actions` on a freshly seeded SQLite store database in ``tmp``.
+
+    Yields {"url" (the webhook), "db_url", "process"}; the server is stopped on
+    exit. Fails if it does not answer /health in 120 s.
+    """
     db_url = f"sqlite:///{tmp / 'store.db'}"
     env = rasa_env(SUPPORT_DB_URL=db_url)
     subprocess.run([sys.executable, "-m", "actions.seed", "--url", db_url], check=True,
@@ -142,11 +151,18 @@ def action_server(tmp_path_factory):
     proc = subprocess.Popen([RASA, "run", "actions", "--port", str(port)], cwd=ROOT, env=env,
                             stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    wait_until_up(f"{url}/health", proc, tmp / "actions.log", seconds=120)
-    yield {"url": f"{url}/webhook", "db_url": db_url}
-    proc.terminate()
-    proc.wait(timeout=20)
-    log.close()
+    try:
+        wait_until_up(f"{url}/health", proc, tmp / "actions.log", seconds=120)
+        yield {"url": f"{url}/webhook", "db_url": db_url, "process": proc}
+    finally:
+        stop(proc, log, seconds=20)
+
+
+@pytest.fixture(scope="session")
+def action_server(tmp_path_factory):
+    """`rasa run actions` on a freshly seeded SQLite store database."""
+    with run_action_server(tmp_path_factory.mktemp("actions")) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -139,6 +139,25 @@ class Generator:
                              and elapsed_s >= config.max_time_s),
         )
 
+    def _decode(self, ids, attention, config: GenerationConfig):
+        """``model.generate`` on (B, T) ``ids`` and ``attention``: a (B, T + new) LongTensor.
+
+        Seeds torch's random stream first when ``config.seed`` is set; rows that
+        end early are filled with ``pad_token_id``.
+        """
+        import torch
+
+        if config.seed is not None:
+            torch.manual_seed(config.seed)
+        with torch.inference_mode():
+            return self.model.generate(
+                input_ids=ids,
+                attention_mask=attention,
+                pad_token_id=self.tokenizer.pad_token_id,
+                eos_token_id=self.tokenizer.eos_token_id,
+                **config.to_generate_kwargs(),
+            )
+
     def generate(self, turns: Sequence[Turn], config: GenerationConfig = GenerationConfig(),
                  max_turns: int = 6) -> Generation:
         """Decodes the reply to the last user turn of ``turns``.
@@ -156,17 +175,7 @@ class Generator:
 
         start = time.perf_counter()
         ids = self._prompt_ids(turns, config, max_turns)[None, :]  # (1, T)
-        attention = torch.ones_like(ids)
-        if config.seed is not None:
-            torch.manual_seed(config.seed)
-        with torch.inference_mode():
-            out = self.model.generate(
-                input_ids=ids,
-                attention_mask=attention,
-                pad_token_id=self.tokenizer.pad_token_id,
-                eos_token_id=self.tokenizer.eos_token_id,
-                **config.to_generate_kwargs(),
-            )  # (1, T + new)
+        out = self._decode(ids, torch.ones_like(ids), config)  # (1, T + new)
         new = out[0, ids.shape[1]:]
         return self._generation(ids.shape[1], new, config, time.perf_counter() - start)
 
@@ -215,16 +224,7 @@ class Generator:
             ids[i, :pad] = row[0]
             ids[i, pad:] = row
             attention[i, pad:] = 1
-        if config.seed is not None:
-            torch.manual_seed(config.seed)
-        with torch.inference_mode():
-            out = self.model.generate(
-                input_ids=ids,
-                attention_mask=attention,
-                pad_token_id=self.tokenizer.pad_token_id,
-                eos_token_id=self.tokenizer.eos_token_id,
-                **config.to_generate_kwargs(),
-            )  # (B, T + new); finished rows are filled with pad_token_id
+        out = self._decode(ids, attention, config)  # (B, T + new); finished rows padded
         elapsed = time.perf_counter() - start
         eos = self.tokenizer.eos_token_id
         generations = []

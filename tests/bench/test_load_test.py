@@ -225,6 +225,15 @@ def test_report_tables_targets_and_fence(tmp_path):
     assert text.startswith("# Benchmarks\n\nbefore") and text.rstrip().endswith("after")
 
 
+def test_report_with_think_time_has_its_own_section_and_plot():
+    result = {**_result(), "think_s": 5.0, "plot_name": "load_test_think.png"}
+    section = load_test.report(result)
+    assert section.startswith(load_test.MARK_THINK) and section.endswith(load_test.MARK_THINK)
+    assert load_test.MARK not in section.replace(load_test.MARK_THINK, "")
+    assert "mean 5 s" in section and "images/load_test_think.png" in section
+    assert "without think time" not in section
+
+
 def test_plot_writes_a_png(tmp_path):
     path = tmp_path / "images" / "load.png"
     load_test.plot(_result(), path)
@@ -301,6 +310,36 @@ async def test_driver_stops_at_the_deadline():
     assert 0.5 <= result["elapsed_s"] < 5
     with pytest.raises(ValueError):
         await load_test.drive("http://127.0.0.1:1", 1)
+
+
+async def test_driver_pauses_each_customer_for_its_drawn_think_times():
+    think = 0.05
+    bot, result = await _serve_and_drive(users=3, turns=4, seed=2, prefix="k", think_s=think)
+    assert len(result["records"]) == len(bot.seen) == 12
+    for number in range(3):
+        rows = sorted((r for r in result["records"] if r["sender"].startswith(f"k-u{number:02d}")),
+                      key=lambda r: r["sent_s"])
+        pauses = load_test.think_pauses(2, number, think)
+        drawn = [next(pauses) for _ in rows]
+        tick = 1e-3  # asyncio may wake a timer up to its clock resolution early
+        assert rows[0]["sent_s"] >= drawn[0] - tick
+        for before, after, pause in zip(rows, rows[1:], drawn[1:]):
+            # The next message leaves only after the reply and then the pause.
+            assert after["sent_s"] >= before["sent_s"] + before["seconds"] + pause - tick
+    # The pauses are seeded per customer and do not change what is sent.
+    _, same = await _serve_and_drive(users=3, turns=4, seed=2, prefix="k")
+    assert sorted((r["sender"], r["text"]) for r in same["records"]) == \
+        sorted((r["sender"], r["text"]) for r in result["records"])
+    with pytest.raises(ValueError, match="think_s"):
+        await load_test.drive("http://127.0.0.1:1", 1, turns=1, think_s=-1)
+
+
+def test_think_pauses_are_exponential_with_the_given_mean():
+    pauses = load_test.think_pauses(0, 1, 3.0)
+    draws = [next(pauses) for _ in range(4000)]
+    assert min(draws) >= 0 and abs(sum(draws) / len(draws) - 3.0) < 0.3
+    zeros = load_test.think_pauses(0, 1, 0.0)
+    assert [next(zeros) for _ in range(3)] == [0.0, 0.0, 0.0]
 
 
 async def test_driver_counts_refused_connections_as_errors():

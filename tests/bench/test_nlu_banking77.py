@@ -80,6 +80,21 @@ def test_report_is_a_fenced_section_with_both_pipelines():
     assert "OOS recall +30.0 points (+20.0 to +40.0)" in section
 
 
+def test_cached_run_computes_once_and_is_keyed_by_the_split_settings(tmp_path):
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"default": {"accuracy": 0.5 + len(calls)}}
+
+    first = nlu.cached_run(tmp_path, 42, 10, 10, compute)
+    assert nlu.cached_run(tmp_path, 42, 10, 10, compute) == first  # read back, not recomputed
+    assert len(calls) == 1
+    assert nlu.cached_run(tmp_path, 43, 10, 10, compute) != first  # another seed
+    assert nlu.cached_run(tmp_path, 42, 5, 10, compute) != first  # another sample size
+    assert len(calls) == 3 and len(list(tmp_path.glob("*.json"))) == 3
+
+
 def test_absent_dataset_is_skipped_with_a_message(tmp_path):
     out = subprocess.run([sys.executable, str(ROOT / "bench" / "nlu_banking77.py"),
                           "--data", str(tmp_path / "nowhere")],
