@@ -263,6 +263,9 @@ def pair_ratios(gpt: List[float], nogpt: List[float]) -> List[float]:
 
 # --- the load driver ----------------------------------------------------------
 
+_sleep = asyncio.sleep  # the think-time pause; tests replace it to see each pause in order
+
+
 def think_pauses(seed: int, number: int, think_s: float):
     """Customer ``number``'s pauses before each message (s): exponential, mean ``think_s``.
 
@@ -321,7 +324,7 @@ async def drive(url: str, users: int, *, seconds: Optional[float] = None,
                 if time.perf_counter() + pause >= deadline:
                     return
                 if pause:
-                    await asyncio.sleep(pause)
+                    await _sleep(pause)
                 t0 = time.perf_counter()
                 record = {"sender": sender, "index": index, "kind": kind, "text": text,
                           "status": 0, "error": None, "sent_s": t0 - started}

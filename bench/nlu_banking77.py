@@ -2,14 +2,14 @@
 
     python bench/nlu_banking77.py [--data ../shared/datasets/banking77] [--per-intent 10]
                                   [--holdout 10] [--runs 3] [--report docs/benchmarks.md]
-                                  [--cache DIR]
+                                  [--cache DIR] [--seed 42]
 
 Data: Banking77 (Casanueva et al. 2020, "Efficient Intent Detection with Dual
 Sentence Encoders", arXiv 2003.04807; PolyAI-LDN/task-specific-datasets,
 CC BY 4.0), read in place; the harness exits 0 with a message when the folder
 is absent.
 
-Each run (seed 42, 43, ...):
+Each run (seed 42, 43, ... or from ``--seed``):
 
 1. draws ``--holdout`` of the 77 intents as out of scope: none of their
    examples is trained on, and their test messages should end in
@@ -20,7 +20,9 @@ Each run (seed 42, 43, ...):
    ``rasa init`` ships (Rasa's default config: no pipeline given, so Rasa
    fills in its default one, FallbackClassifier threshold 0.3) and the
    project's pipeline (config.yml, policies left out);
-4. parses every test message and records the intent ranking.
+4. parses every test message and records the intent ranking and, where the
+   pipeline has components.nearest_example_fallback.NearestExampleFallback, the
+   cosine similarity to the nearest training example of the top intent.
 
 Metrics, per pipeline:
 
@@ -28,9 +30,11 @@ Metrics, per pipeline:
   fallback), sklearn's ``f1_score(average="macro")``;
 - at a fallback threshold t: a turn falls back when the top confidence is below
   t or within the FallbackClassifier's ``ambiguity_threshold`` of the second
-  (Rasa's rule); in-scope accuracy = correct and not fallen back, over in-scope
+  (Rasa's rule), or when the pipeline's NearestExampleFallback gate fires
+  (similarity below its threshold, intent not exempt); in-scope accuracy = correct and not fallen back, over in-scope
   messages; OOS recall = fallen back, over out-of-scope messages. Reported at the
-  threshold each config ships and plotted over t in 0..0.95;
+  threshold each config ships and plotted over t in 0..0.95, and, for a
+  pipeline with the gate, over the gate's threshold at the shipped t;
 - training time (s, wall clock of ``rasa train nlu``) and parse latency (ms per
   message, ``Agent.parse_message`` one at a time).
 
@@ -55,7 +59,7 @@ import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -66,6 +70,8 @@ MARK = "<!-- nlu-banking77 -->"
 DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "banking77"
 PLOT = ROOT / "docs" / "images" / "nlu_threshold.png"
 THRESHOLDS = [round(0.05 * i, 2) for i in range(20)]  # 0.0 .. 0.95
+GATE_THRESHOLDS = [round(0.3 + 0.05 * i, 2) for i in range(11)]  # cosine 0.3 .. 0.8
+GATE = "components.nearest_example_fallback.NearestExampleFallback"
 FALLBACK = "nlu_fallback"
 
 
@@ -112,7 +118,11 @@ def write_nlu(rows: Sequence[tuple], path: Path) -> None:
 
 
 def pipelines(tmp: Path) -> Dict[str, dict]:
-    """The two configs: their file and the FallbackClassifier settings they ship."""
+    """The two configs: their file, the FallbackClassifier settings and the gate they ship.
+
+    ``gate`` is ``{"threshold", "exempt"}`` of the config's NearestExampleFallback,
+    or None when it has none.
+    """
     import yaml  # noqa: PLC0415
 
     # What `rasa init` writes: no pipeline, so Rasa fills in its default one,
@@ -122,14 +132,19 @@ def pipelines(tmp: Path) -> Dict[str, dict]:
     default.write_text("recipe: default.v1\nlanguage: en\nassistant_id: bench\npipeline:\n")
     project_cfg = yaml.safe_load((ROOT / "config.yml").read_text())
     fallback = next(c for c in project_cfg["pipeline"] if c["name"] == "FallbackClassifier")
+    gate = next((c for c in project_cfg["pipeline"] if c["name"] == GATE), None)
     project = tmp / "project.yml"
     project.write_text(yaml.safe_dump({k: project_cfg[k] for k in
                                        ("recipe", "language", "assistant_id", "pipeline")}))
     return {
-        "rasa init default": {"config": default, "threshold": 0.3, "ambiguity": 0.1},
-        "project (config.yml)": {"config": project,
-                                 "threshold": float(fallback.get("threshold", 0.3)),
-                                 "ambiguity": float(fallback.get("ambiguity_threshold", 0.1))},
+        "rasa init default": {"config": default, "threshold": 0.3, "ambiguity": 0.1,
+                              "gate": None},
+        "project (config.yml)": {
+            "config": project, "threshold": float(fallback.get("threshold", 0.3)),
+            "ambiguity": float(fallback.get("ambiguity_threshold", 0.1)),
+            "gate": None if gate is None else {
+                "threshold": float(gate.get("threshold", 0.5)),
+                "exempt": sorted(gate.get("exempt_intents") or [])}},
     }
 
 
@@ -152,7 +167,11 @@ def train(config: Path, nlu: Path, out: Path, name: str, env: dict) -> float:
 
 
 def parse_all(archive: Path, texts: Sequence[str]) -> List[dict]:
-    """Each text's ranking without nlu_fallback: ``{"intent", "conf", "second", "ms"}``."""
+    """Each text's ranking without nlu_fallback: ``{"intent", "conf", "second", "sim", "ms"}``.
+
+    ``sim`` is NearestExampleFallback's similarity for the top intent (None
+    without that component in the pipeline).
+    """
     import logging  # noqa: PLC0415
 
     from rasa.core.agent import Agent  # noqa: PLC0415 - imports TensorFlow
@@ -170,25 +189,36 @@ def parse_all(archive: Path, texts: Sequence[str]) -> List[dict]:
             ranking = [r for r in parsed.get("intent_ranking") or [] if r["name"] != FALLBACK]
             top = ranking[0] if ranking else {"name": None, "confidence": 0.0}
             second = ranking[1]["confidence"] if len(ranking) > 1 else 0.0
+            nearest = parsed.get("nearest_example") or {}
             rows.append({"intent": top["name"], "conf": float(top["confidence"]),
-                         "second": float(second), "ms": ms})
+                         "second": float(second), "sim": nearest.get("similarity"),
+                         "ms": ms})
         return rows
 
     return asyncio.run(run())
 
 
-def falls_back(row: dict, threshold: float, ambiguity: float) -> bool:
-    """Rasa's FallbackClassifier rule: low confidence, or too close to the runner-up."""
-    return row["conf"] < threshold or (row["conf"] - row["second"]) < ambiguity
+def falls_back(row: dict, threshold: float, ambiguity: float,
+               gate: Optional[dict] = None) -> bool:
+    """Rasa's FallbackClassifier rule (low confidence, or too close to the runner-up),
+    or NearestExampleFallback's: ``gate = {"threshold", "exempt"}``, the similarity
+    ``row["sim"]`` below the threshold for a top intent not exempt."""
+    if row["conf"] < threshold or (row["conf"] - row["second"]) < ambiguity:
+        return True
+    return (gate is not None and row.get("sim") is not None
+            and row["intent"] not in gate["exempt"] and row["sim"] < gate["threshold"])
 
 
 def metrics(test: Sequence[tuple], rows: Sequence[dict], threshold: float,
-            ambiguity: float) -> Dict[str, object]:
+            ambiguity: float, gate: Optional[dict] = None) -> Dict[str, object]:
     """Accuracy, macro-F1 (no fallback), and in-scope accuracy / OOS recall per threshold.
 
     Args:
         test: ``(text, intent, in_scope)`` per message.
         rows: ``parse_all`` output, same order.
+        gate: the pipeline's NearestExampleFallback settings, or None. With a
+            gate, ``curve`` holds it at its threshold, and ``gate_curve`` moves
+            its threshold over GATE_THRESHOLDS at the shipped ``threshold``.
 
     Raises:
         ValueError: if ``test`` has no in-scope or no out-of-scope message.
@@ -202,13 +232,18 @@ def metrics(test: Sequence[tuple], rows: Sequence[dict], threshold: float,
     gold = [t[1] for t, _ in inside]
     pred = [r["intent"] or "" for _, r in inside]
 
-    def at(t: float) -> Dict[str, float]:
-        ok = sum(g == r["intent"] and not falls_back(r, t, ambiguity)
-                 for g, (_, r) in zip(gold, inside))
+    def at(t: float, g: Optional[dict] = gate) -> Dict[str, float]:
+        ok = sum(label == r["intent"] and not falls_back(r, t, ambiguity, g)
+                 for label, (_, r) in zip(gold, inside))
         return {"in_scope_accuracy": ok / len(inside),
-                "oos_recall": sum(falls_back(r, t, ambiguity) for r in outside) / len(outside)}
+                "oos_recall": sum(falls_back(r, t, ambiguity, g) for r in outside)
+                / len(outside)}
 
-    return {
+    extra = {} if gate is None else {
+        "gate": gate, "no_gate": at(threshold, None),
+        "gate_curve": {str(s): at(threshold, {**gate, "threshold": s})
+                       for s in GATE_THRESHOLDS}}
+    return {**extra,
         "accuracy": sum(g == p for g, p in zip(gold, pred)) / len(gold),
         "macro_f1": float(f1_score(gold, pred, labels=sorted(set(gold)), average="macro",
                                    zero_division=0)),
@@ -234,9 +269,13 @@ def run_once(data: Path, per_intent: int, holdout: int, seed: int, tmp: Path,
               flush=True)
         seconds = train(spec["config"], nlu, run_dir, f"p{i}", env)
         rows = parse_all(run_dir / f"p{i}.tar.gz", texts)
-        result[name] = {**metrics(split["test"], rows, spec["threshold"], spec["ambiguity"]),
+        result[name] = {**metrics(split["test"], rows, spec["threshold"], spec["ambiguity"],
+                                  spec["gate"]),
                         "train_s": seconds, "threshold": spec["threshold"],
-                        "oos_intents": split["oos"], "n_train": len(split["train"])}
+                        "oos_intents": split["oos"], "n_train": len(split["train"]),
+                        # Kept so that a later run can re-score other thresholds.
+                        "rows": [{k: r[k] for k in ("intent", "conf", "second", "sim")}
+                                 for r in rows]}
         print(f"    accuracy {result[name]['accuracy']:.3f}, OOS recall at "
               f"{spec['threshold']}: {result[name]['shipped']['oos_recall']:.3f}", flush=True)
     return result
@@ -268,26 +307,57 @@ def cached_run(cache: Path, seed: int, per_intent: int, holdout: int,
 
 
 def plot(runs: Sequence[Dict[str, dict]], path: Path) -> None:
-    """In-scope accuracy and OOS recall against the threshold, median over runs."""
+    """In-scope accuracy and OOS recall against the threshold, median over runs.
+
+    Left: the FallbackClassifier threshold (each pipeline with what else it
+    ships). Right, when the project ships NearestExampleFallback: the gate's
+    threshold at the shipped FallbackClassifier threshold, with the default
+    pipeline's shipped figures as horizontal lines.
+    """
     import matplotlib  # noqa: PLC0415
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    for name, color in zip(runs[0], ("tab:gray", "tab:blue")):
-        for key, style, label in (("in_scope_accuracy", "-", "in-scope accuracy"),
-                                  ("oos_recall", "--", "OOS recall")):
+    names = list(runs[0])
+    gated = [n for n in names if "gate_curve" in runs[0][n]]
+    fig, axes = plt.subplots(1, 2 if gated else 1, figsize=(12 if gated else 7, 4.2),
+                             squeeze=False)
+    ax = axes[0][0]
+    keys = (("in_scope_accuracy", "-", "in-scope accuracy"), ("oos_recall", "--", "OOS recall"))
+    colors = dict(zip(names, ("tab:gray", "tab:blue")))
+    for name in names:
+        for key, style, label in keys:
             ys = [statistics.median(r[name]["curve"][str(t)][key] for r in runs)
                   for t in THRESHOLDS]
-            ax.plot(THRESHOLDS, [100 * y for y in ys], style, color=color,
+            ax.plot(THRESHOLDS, [100 * y for y in ys], style, color=colors[name],
                     label=f"{name}: {label}")
-        ax.axvline(runs[0][name]["threshold"], color=color, linestyle=":", linewidth=1)
+        ax.axvline(runs[0][name]["threshold"], color=colors[name], linestyle=":", linewidth=1)
     ax.set_xlabel("FallbackClassifier threshold (dotted: the threshold each config ships)")
     ax.set_ylabel("%")
-    ax.set_title("Banking77, 10 intents held out: accuracy vs out-of-scope recall")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower left")
+    ax.set_title("Banking77, 10 intents held out: accuracy vs out-of-scope recall", fontsize=10)
+    for name in gated:
+        ax = axes[0][1]
+        gate_ts = GATE_THRESHOLDS
+        for key, style, label in keys:
+            ys = [statistics.median(r[name]["gate_curve"][str(s)][key] for r in runs)
+                  for s in gate_ts]
+            ax.plot(gate_ts, [100 * y for y in ys], style, color=colors[name],
+                    label=f"{name}: {label}")
+            for other in names:
+                if other != name:
+                    base = statistics.median(r[other]["shipped"][key] for r in runs)
+                    ax.axhline(100 * base, color=colors[other], linestyle=style, linewidth=1,
+                               label=f"{other} as shipped: {label}")
+        ax.axvline(runs[0][name]["gate"]["threshold"], color=colors[name], linestyle=":",
+                   linewidth=1)
+        ax.set_xlabel("NearestExampleFallback threshold, cosine (dotted: shipped)")
+        ax.set_title(f"{name}: the gate's threshold, FallbackClassifier at "
+                     f"{runs[0][name]['threshold']}", fontsize=10)
+    for row in axes:
+        for ax in row:
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7, loc="lower left")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -318,7 +388,26 @@ def report(result: dict) -> str:
         diffs = [100 * (r[names[1]]["shipped"][key] - r[names[0]]["shipped"][key]) for r in runs]
         gains.append(f"{label} {statistics.median(diffs):+.1f} points "
                      f"({min(diffs):+.1f} to {max(diffs):+.1f})")
-    shipped = " and ".join(f"{runs[0][n]['threshold']} ({n})" for n in names)
+    shipped = " and ".join(
+        f"{runs[0][n]['threshold']}" + (f" with the nearest-example gate at "
+                                        f"{runs[0][n]['gate']['threshold']}"
+                                        if runs[0][n].get("gate") else "") + f" ({n})"
+        for n in names)
+    gated = [n for n in names if runs[0][n].get("gate")]
+    gate_text = ""
+    for n in gated:
+        alone = [100 * (r[n]["shipped"]["oos_recall"] - r[n]["no_gate"]["oos_recall"])
+                 for r in runs]
+        cost = [100 * (r[n]["shipped"]["in_scope_accuracy"]
+                       - r[n]["no_gate"]["in_scope_accuracy"]) for r in runs]
+        gate_text = (
+            f"\n\nThe gate's own share ({n}, FallbackClassifier threshold unchanged, gate "
+            f"on vs off): OOS recall {statistics.median(alone):+.1f} points "
+            f"({min(alone):+.1f} to {max(alone):+.1f}), in-scope accuracy "
+            f"{statistics.median(cost):+.1f} points ({min(cost):+.1f} to {max(cost):+.1f}). "
+            f"The gate (components/nearest_example_fallback.py) sends a turn to "
+            f"`nlu_fallback` when the cosine similarity of its all-MiniLM-L6-v2 embedding "
+            f"to the nearest training example of DIET's top intent is below its threshold.")
     return f"""{MARK}
 ## NLU on Banking77 (issue 5, part 1)
 
@@ -335,11 +424,11 @@ Banking77 test set (3,080 messages). Figures are the median over runs (min-max).
 {chr(10).join(rows)}
 
 Difference at the shipped thresholds ({shipped}), project minus default, median
-(min to max) over runs: {"; ".join(gains)}.
+(min to max) over runs: {"; ".join(gains)}.{gate_text}
 
 In-scope accuracy counts a message as right only when the intent is right and the turn
 does not fall back; OOS recall is the share of messages of the held-out intents that end
-in `nlu_fallback`. Intent accuracy and macro-F1 ignore the threshold. Training time is
+in `nlu_fallback`. Intent accuracy and macro-F1 ignore the thresholds. Training time is
 `rasa train nlu` with an empty cache; parse latency is one message at a time through
 `Agent.parse_message`.
 
@@ -355,6 +444,7 @@ def main() -> None:
                         help="training examples per in-scope intent (0: all)")
     parser.add_argument("--holdout", type=int, default=10, help="intents held out as OOS")
     parser.add_argument("--runs", type=int, default=3, help="splits (seeds 42, 43, ...)")
+    parser.add_argument("--seed", type=int, default=42, help="the first split's seed")
     parser.add_argument("--report", type=Path, help="markdown file whose section to replace")
     parser.add_argument("--plot", type=Path, default=PLOT)
     parser.add_argument("--cache", type=Path,
@@ -368,7 +458,7 @@ def main() -> None:
         parser.error("--runs has to be >= 1")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
     tmp = Path(tempfile.mkdtemp(prefix="nlu-bench-"))
-    seeds = [42 + i for i in range(args.runs)]
+    seeds = [args.seed + i for i in range(args.runs)]
 
     def one(seed: int) -> Dict[str, dict]:
         def compute() -> Dict[str, dict]:

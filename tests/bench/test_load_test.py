@@ -312,20 +312,39 @@ async def test_driver_stops_at_the_deadline():
         await load_test.drive("http://127.0.0.1:1", 1)
 
 
-async def test_driver_pauses_each_customer_for_its_drawn_think_times():
+async def test_driver_pauses_each_customer_for_its_drawn_think_times(monkeypatch):
+    # Each customer's pauses and messages, in the order it made them: what the
+    # driver sleeps for is recorded instead of read off a clock.
     think = 0.05
+    events = {}
+    real_post = load_test.post_message
+
+    async def sleep(seconds):
+        events.setdefault(asyncio.current_task(), []).append(("pause", seconds))
+        await asyncio.sleep(0)
+
+    async def post(session, url, sender, text):
+        log = events.setdefault(asyncio.current_task(), [])
+        log.append(("send", sender))
+        reply = await real_post(session, url, sender, text)
+        log.append(("reply", sender))
+        return reply
+
+    monkeypatch.setattr(load_test, "_sleep", sleep)
+    monkeypatch.setattr(load_test, "post_message", post)
     bot, result = await _serve_and_drive(users=3, turns=4, seed=2, prefix="k", think_s=think)
     assert len(result["records"]) == len(bot.seen) == 12
-    for number in range(3):
-        rows = sorted((r for r in result["records"] if r["sender"].startswith(f"k-u{number:02d}")),
-                      key=lambda r: r["sent_s"])
+    assert len(events) == 3
+    for log in events.values():
+        number = int(log[1][1].split("-u")[1][:2])
         pauses = load_test.think_pauses(2, number, think)
-        drawn = [next(pauses) for _ in rows]
-        tick = 1e-3  # asyncio may wake a timer up to its clock resolution early
-        assert rows[0]["sent_s"] >= drawn[0] - tick
-        for before, after, pause in zip(rows, rows[1:], drawn[1:]):
-            # The next message leaves only after the reply and then the pause.
-            assert after["sent_s"] >= before["sent_s"] + before["seconds"] + pause - tick
+        drawn = [next(pauses) for _ in range(4)]
+        assert all(p > 0 for p in drawn)
+        # Pause, send, reply; the next pause only after the reply.
+        assert [kind for kind, _ in log] == ["pause", "send", "reply"] * 4
+        assert [value for kind, value in log if kind == "pause"] == drawn
+        assert {value for kind, value in log if kind != "pause"} <= {
+            r["sender"] for r in result["records"] if r["sender"].startswith(f"k-u{number:02d}")}
     # The pauses are seeded per customer and do not change what is sent.
     _, same = await _serve_and_drive(users=3, turns=4, seed=2, prefix="k")
     assert sorted((r["sender"], r["text"]) for r in same["records"]) == \

@@ -64,6 +64,34 @@ def test_metrics_count_fallbacks_as_errors_in_scope_and_as_hits_out_of_scope():
     assert m["parse_ms"] == 3.5
 
 
+@pytest.mark.parametrize("sim,intent,expected", [
+    (0.59, "a", True), (0.6, "a", False), (0.9, "a", False),   # the gate's threshold
+    (0.1, "exempt", False),                                     # an exempt intent
+    (None, "a", False)])                                        # no similarity: no gate
+def test_the_nearest_example_gate_adds_its_own_fallbacks(sim, intent, expected):
+    gate = {"threshold": 0.6, "exempt": ["exempt"]}
+    row = {"intent": intent, "conf": 0.9, "second": 0.0, "sim": sim}
+    assert nlu.falls_back(row, 0.3, 0.1, gate) == expected
+    assert nlu.falls_back(row, 0.3, 0.1) is False  # without the gate: Rasa's rule only
+    assert nlu.falls_back({**row, "conf": 0.2}, 0.3, 0.1, gate) is True
+
+
+def test_metrics_with_a_gate_report_it_on_off_and_over_its_threshold():
+    test = [("t1", "a", True), ("t2", "a", True), ("o1", "z", False), ("o2", "z", False)]
+    rows = [{"intent": "a", "conf": 0.9, "second": 0.0, "sim": 0.8, "ms": 1.0},
+            {"intent": "a", "conf": 0.9, "second": 0.0, "sim": 0.5, "ms": 1.0},  # gated
+            {"intent": "a", "conf": 0.9, "second": 0.0, "sim": 0.4, "ms": 1.0},  # gated
+            {"intent": "a", "conf": 0.9, "second": 0.0, "sim": 0.7, "ms": 1.0}]
+    gate = {"threshold": 0.6, "exempt": []}
+    m = nlu.metrics(test, rows, threshold=0.3, ambiguity=0.1, gate=gate)
+    assert m["shipped"] == {"in_scope_accuracy": 0.5, "oos_recall": 0.5}
+    assert m["no_gate"] == {"in_scope_accuracy": 1.0, "oos_recall": 0.0}
+    assert m["gate_curve"]["0.3"] == m["no_gate"]
+    assert m["gate_curve"]["0.75"] == {"in_scope_accuracy": 0.5, "oos_recall": 1.0}
+    assert m["curve"]["0.3"] == m["shipped"] and m["gate"] == gate
+    assert "gate_curve" not in nlu.metrics(test, rows, threshold=0.3, ambiguity=0.1)
+
+
 def test_report_is_a_fenced_section_with_both_pipelines():
     def one(acc, oos):
         curve = {str(t): {"in_scope_accuracy": acc, "oos_recall": oos} for t in nlu.THRESHOLDS}
