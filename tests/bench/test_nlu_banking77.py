@@ -61,7 +61,6 @@ def test_metrics_count_fallbacks_as_errors_in_scope_and_as_hits_out_of_scope():
     assert m["shipped"] == {"in_scope_accuracy": 0.25, "oos_recall": 0.5}
     assert m["curve"]["0.0"]["oos_recall"] == 0.0  # nothing below 0 confidence
     assert m["curve"]["0.0"]["in_scope_accuracy"] == 0.5  # the ambiguous one still falls back
-    assert m["parse_ms"] == 3.5
 
 
 @pytest.mark.parametrize("sim,intent,expected", [
@@ -121,6 +120,42 @@ def test_cached_run_computes_once_and_is_keyed_by_the_split_settings(tmp_path):
     assert nlu.cached_run(tmp_path, 43, 10, 10, compute) != first  # another seed
     assert nlu.cached_run(tmp_path, 42, 5, 10, compute) != first  # another sample size
     assert len(calls) == 3 and len(list(tmp_path.glob("*.json"))) == 3
+
+
+def test_cache_key_ignores_thresholds_only():
+    pipeline = [{"name": "DIETClassifier", "epochs": 100},
+                {"name": "FallbackClassifier", "threshold": 0.3, "ambiguity_threshold": 0.1},
+                {"name": nlu.GATE, "threshold": 0.6, "exempt_intents": ["a"],
+                 "featurizers": ["minilm"]}]
+    key = nlu.cache_key(pipeline)
+    moved = [dict(c) for c in pipeline]
+    moved[1].update(threshold=0.5, ambiguity_threshold=0.2)
+    moved[2].update(threshold=0.4, exempt_intents=[])
+    assert nlu.cache_key(moved) == key  # re-scored, not retrained
+    retrained = [dict(c) for c in pipeline]
+    retrained[0]["epochs"] = 50
+    assert nlu.cache_key(retrained) != key
+    refeaturized = [dict(c) for c in pipeline]
+    refeaturized[2]["featurizers"] = []
+    assert nlu.cache_key(refeaturized) != key
+
+
+def test_score_run_rescores_recorded_parses_at_the_current_thresholds():
+    test = [("t1", "a", True), ("t2", "a", True), ("o1", "z", False)]
+    rows = [{"intent": "a", "conf": 0.9, "second": 0.0, "sim": 0.8},
+            {"intent": "a", "conf": 0.45, "second": 0.0, "sim": 0.55},
+            {"intent": "a", "conf": 0.9, "second": 0.0, "sim": 0.5}]
+    raw = {"p": {"rows": rows, "parse_ms": 12.0, "train_s": 30.0, "n_train": 20,
+                 "oos_intents": ["z"]}}
+
+    def spec(t, s):
+        return {"p": {"threshold": t, "ambiguity": 0.1,
+                      "gate": {"threshold": s, "exempt": []}}}
+    low = nlu.score_run(raw, test, spec(0.3, 0.45))["p"]
+    assert low["shipped"] == {"in_scope_accuracy": 1.0, "oos_recall": 0.0}
+    high = nlu.score_run(raw, test, spec(0.5, 0.6))["p"]
+    assert high["shipped"] == {"in_scope_accuracy": 0.5, "oos_recall": 1.0}
+    assert high["threshold"] == 0.5 and high["parse_ms"] == 12.0 and high["n_train"] == 20
 
 
 def test_absent_dataset_is_skipped_with_a_message(tmp_path):
