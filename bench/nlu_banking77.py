@@ -31,10 +31,11 @@ Metrics, per pipeline:
 - at a fallback threshold t: a turn falls back when the top confidence is below
   t or within the FallbackClassifier's ``ambiguity_threshold`` of the second
   (Rasa's rule), or when the pipeline's NearestExampleFallback gate fires
-  (similarity below its threshold, intent not exempt); in-scope accuracy = correct and not fallen back, over in-scope
-  messages; OOS recall = fallen back, over out-of-scope messages. Reported at the
-  threshold each config ships and plotted over t in 0..0.95, and, for a
-  pipeline with the gate, over the gate's threshold at the shipped t;
+  (similarity below its threshold, intent not exempt); in-scope accuracy =
+  correct and not fallen back, over in-scope messages; OOS recall = fallen
+  back, over out-of-scope messages. Reported at the thresholds each config
+  ships, plotted over t in 0..0.95, and, for a pipeline with the gate, over the
+  gate's threshold at the shipped t;
 - training time (s, wall clock of ``rasa train nlu``) and parse latency (ms per
   message, ``Agent.parse_message`` one at a time).
 
@@ -167,11 +168,10 @@ def train(config: Path, nlu: Path, out: Path, name: str, env: dict) -> float:
 
 
 def parse_all(archive: Path, texts: Sequence[str]) -> List[dict]:
-    """Each text's ranking without nlu_fallback: ``{"intent", "conf", "second", "sim", "final", "ms"}``.
+    """Each text's ranking without nlu_fallback: ``{"intent", "conf", "second", "sim", "ms"}``.
 
     ``sim`` is NearestExampleFallback's similarity for the top intent (None
-    without that component in the pipeline); ``final`` the intent the whole
-    pipeline returned (nlu_fallback included).
+    without that component in the pipeline); ``ms`` the parse time.
     """
     import logging  # noqa: PLC0415
 
@@ -193,7 +193,7 @@ def parse_all(archive: Path, texts: Sequence[str]) -> List[dict]:
             nearest = parsed.get("nearest_example") or {}
             rows.append({"intent": top["name"], "conf": float(top["confidence"]),
                          "second": float(second), "sim": nearest.get("similarity"),
-                         "final": (parsed.get("intent") or {}).get("name"), "ms": ms})
+                         "ms": ms})
         return rows
 
     return asyncio.run(run())

@@ -43,9 +43,9 @@ def test_shipped_settings_are_read_from_config_yml():
     assert "nlu_fallback" in settings["open_intents"]
 
 
-def row(intent, conf, final, sim=0.9, second=0.0):
-    """A parse; ``final`` is what the pipeline returned, which the harness recomputes."""
-    return {"intent": intent, "conf": conf, "second": second, "sim": sim, "final": final}
+def row(intent, conf, sim=0.9, second=0.0):
+    """One message's parse: DIET's top intent and confidence, the gate's similarity."""
+    return {"intent": intent, "conf": conf, "second": second, "sim": sim}
 
 
 def test_score_reads_both_routes_from_one_parse():
@@ -56,13 +56,13 @@ def test_score_reads_both_routes_from_one_parse():
                 ("capital of france", "out_of_scope"),        # the gate catches it
                 ("tell me a joke", "out_of_scope"),           # DIET: chitchat, open anyway
                 ("weather", "out_of_scope")]                  # missed either way
-    rows = [row("order_status", 0.9, "order_status"),
-            row("order_status", 0.9, "nlu_fallback", sim=0.4),
-            row("order_status", 0.2, "nlu_fallback"),
-            row("cancel_order", 0.9, "cancel_order"),
-            row("opening_hours", 0.9, "nlu_fallback", sim=0.2),
-            row("chitchat", 0.9, "chitchat"),
-            row("help", 0.9, "help")]
+    rows = [row("order_status", 0.9),
+            row("order_status", 0.9, sim=0.4),
+            row("order_status", 0.2),
+            row("cancel_order", 0.9),
+            row("opening_hours", 0.9, sim=0.2),
+            row("chitchat", 0.9),
+            row("help", 0.9)]
     scored = heldout.score(messages, rows, SETTINGS)
     assert scored["n_scripted"] == 4 and scored["n_oos"] == 3
     assert scored["counts"]["with gate"] == {"scripted_right": 1, "scripted_to_generator": 2,
@@ -83,8 +83,8 @@ def test_score_reads_both_routes_from_one_parse():
 
 def test_report_is_a_fenced_section():
     scored = heldout.score([("a", "order_status"), ("b", "out_of_scope")],
-                           [row("order_status", 0.9, "order_status"),
-                            row("help", 0.9, "nlu_fallback", sim=0.1)], SETTINGS)
+                           [row("order_status", 0.9),
+                            row("help", 0.9, sim=0.1)], SETTINGS)
     section = heldout.report({"scored": scored, "settings": SETTINGS, "date": "2026-12-01",
                               "machine": "m", "command": "python bench/nlu_heldout.py"})
     assert section.startswith(heldout.MARK) and section.endswith(heldout.MARK)
