@@ -107,7 +107,7 @@ def stall_figures(generator, replies: int = 10):
 
     from components.generator.config import GenerationConfig
     from components.generator.prompt import Turn
-    from components.nlg import GenerativeNLG
+    from components.nlg.generative_nlg import GenerativeNLG
 
     config = GenerationConfig()
 

@@ -11,7 +11,7 @@ folder), GenerativeNLG and the validated REST channel.
 
 - "with GPT": ``--model`` as it is.
 - "without GPT": built here from config.yml as it is now (or ``--config``), with
-  ``components.gpt_policy.GPTPolicy`` removed and RulePolicy's
+  ``components.policies.gpt_policy.GPTPolicy`` removed and RulePolicy's
   ``enable_fallback_prediction`` option removed (Rasa's default, true: a turn
   no policy is at least 0.3 sure of gets ``action_default_fallback``), then
   ``rasa train --config <tmp> --out <tmp>`` in the project folder with the same
@@ -85,7 +85,7 @@ from bench.report import machine, median_spread, write_section  # noqa: E402
 
 MARK = "<!-- load-test -->"              # closed loop, no think time
 MARK_THINK = "<!-- load-test-think -->"  # with --think: a section of its own
-GPT_POLICY = "components.gpt_policy.GPTPolicy"
+GPT_POLICY = "components.policies.gpt_policy.GPTPolicy"
 KINDS = (SCRIPTED, OPEN_ENDED)
 VARIANTS = (("gpt", "with GPT"), ("nogpt", "without GPT"))
 SCRIPT_TURNS = 10          # messages per conversation

@@ -21,7 +21,7 @@ Each run (seed 42, 43, ... or from ``--seed``):
    fills in its default one, FallbackClassifier threshold 0.3) and the
    project's pipeline (config.yml, policies left out);
 4. parses every test message and records the intent ranking and, where the
-   pipeline has components.nearest_example_fallback.NearestExampleFallback, the
+   pipeline has components.nlu.nearest_example_fallback.NearestExampleFallback, the
    cosine similarity to the nearest training example of the top intent.
 
 Metrics, per pipeline:
@@ -72,7 +72,7 @@ DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "banking77"
 PLOT = ROOT / "docs" / "images" / "nlu_threshold.png"
 THRESHOLDS = [round(0.05 * i, 2) for i in range(20)]  # 0.0 .. 0.95
 GATE_THRESHOLDS = [round(0.3 + 0.05 * i, 2) for i in range(11)]  # cosine 0.3 .. 0.8
-GATE = "components.nearest_example_fallback.NearestExampleFallback"
+GATE = "components.nlu.nearest_example_fallback.NearestExampleFallback"
 FALLBACK = "nlu_fallback"
 
 
@@ -439,7 +439,7 @@ def report(result: dict) -> str:
             f"on vs off): OOS recall {statistics.median(alone):+.1f} points "
             f"({min(alone):+.1f} to {max(alone):+.1f}), in-scope accuracy "
             f"{statistics.median(cost):+.1f} points ({min(cost):+.1f} to {max(cost):+.1f}). "
-            f"The gate (components/nearest_example_fallback.py) sends a turn to "
+            f"The gate (components/nlu/nearest_example_fallback.py) sends a turn to "
             f"`nlu_fallback` when the cosine similarity of its all-MiniLM-L6-v2 embedding "
             f"to the nearest training example of DIET's top intent is below its threshold.")
     return f"""{MARK}

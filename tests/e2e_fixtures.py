@@ -177,7 +177,7 @@ def agent(trained_model, action_server, tracker_db):
     from rasa.core.utils import AvailableEndpoints
     from rasa.utils.endpoints import EndpointConfig
 
-    from components.tracker_store import URLSQLTrackerStore
+    from components.stores.tracker_store import URLSQLTrackerStore
 
     endpoints = AvailableEndpoints.read_endpoints(str(ROOT / "endpoints.yml"))
     return Agent.load(

@@ -22,7 +22,7 @@ def agent_without_actions(trained_model, tmp_path_factory):
     from rasa.core.utils import AvailableEndpoints
     from rasa.utils.endpoints import EndpointConfig
 
-    from components.tracker_store import URLSQLTrackerStore
+    from components.stores.tracker_store import URLSQLTrackerStore
 
     endpoints = AvailableEndpoints.read_endpoints(str(ROOT / "endpoints.yml"))
     url = f"sqlite:///{tmp_path_factory.mktemp('down') / 'tracker.db'}"

@@ -108,7 +108,7 @@ def test_data_validates(tmp_path):
     (RasaHQ/rasa#4417) and custom actions send others (RasaHQ/rasa#4200). Those,
     and only those, are tolerated: the form questions, the two responses
     action_rate_reply sends, and the one sent when a custom action fails
-    (components/action_fallback.py).
+    (components/rasa_patches/action_fallback.py).
     """
     proc = subprocess.run([RASA, "data", "validate", "--fail-on-warnings"], cwd=ROOT,
                           env=rasa_env(), capture_output=True, text=True, timeout=600)

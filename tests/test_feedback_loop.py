@@ -58,7 +58,7 @@ def store(trained_model, action_server, tmp_path_factory):
     from rasa.core.utils import AvailableEndpoints
     from rasa.utils.endpoints import EndpointConfig
 
-    from components.tracker_store import URLSQLTrackerStore
+    from components.stores.tracker_store import URLSQLTrackerStore
 
     url = f"sqlite:///{tmp_path_factory.mktemp('loop') / 'tracker.db'}"
     endpoints = AvailableEndpoints.read_endpoints(str(ROOT / "endpoints.yml"))

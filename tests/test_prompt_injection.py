@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from actions.seed import CUSTOMERS
-from components.guardrails import DEFAULT_BLOCKLIST, PUBLIC_CONTACTS, blocked_reason
+from components.generator.guardrails import DEFAULT_BLOCKLIST, PUBLIC_CONTACTS, blocked_reason
 from tests.e2e_fixtures import ROOT
 
 pytestmark = pytest.mark.slow

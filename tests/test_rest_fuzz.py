@@ -1,7 +1,7 @@
 """Fuzzing the REST webhook of a real `rasa run` server with hypothesis.
 
 The server runs the session's trained model with the project's credentials.yml
-(components.rest_channel.ValidatedRestInput) and endpoints.yml (GenerativeNLG,
+(components.channels.rest_channel.ValidatedRestInput) and endpoints.yml (GenerativeNLG,
 SQL tracker store on a temporary SQLite file, the session's action server).
 Malformed requests (random bytes, invalid UTF-8, JSON that is not an object,
 missing or mistyped fields, wrong content types, bodies over 1 MiB) must get a

@@ -7,7 +7,7 @@ read-only) and counts:
   user turns (typed messages; button payloads such as ``/rate_reply{...}``
   are counted apart) and bot turns;
 - generated turns: bot events carrying ``metadata.generation`` (written by
-  ``components.nlg.GenerativeNLG``), their share of bot turns, and those that
+  ``components.nlg.generative_nlg.GenerativeNLG``), their share of bot turns, and those that
   sent the canned fallback (``generation.generated`` False) by reason;
 - ratings per model version (``conversations.parse_conversation``: the latest
   rating of a reply counts);

@@ -4,7 +4,7 @@ Pure functions over event dicts (``store.TrackerStoreReader.conversations``),
 no Rasa and no database. The contract with the running bot:
 
 - a generated turn is a ``bot`` event whose ``metadata.generation`` holds a
-  ``reply_id`` (written by ``components.nlg.GenerativeNLG``);
+  ``reply_id`` (written by ``components.nlg.generative_nlg.GenerativeNLG``);
 - a rating is a ``slot`` event for ``reply_rating`` whose value is
   ``{"reply_id", "rating": "helpful" | "not_helpful", "model_version", "rated_at"}``
   (written by ``actions.feedback.ActionRateReply``); the latest rating of a

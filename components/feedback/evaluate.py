@@ -9,7 +9,7 @@ atomically. Per generator:
 - perplexity of the reference replies: exp(mean negative log-likelihood per
   reply token, EOS included), prompts built as in training (``train.encode``);
 - greedy replies (repetition penalty 1.3, at most ``max_new_tokens`` tokens and
-  2 s each), post-processed by ``components.guardrails.postprocess`` as the bot
+  2 s each), post-processed by ``components.generator.guardrails.postprocess`` as the bot
   does before sending them;
 - relevance: mean cosine similarity of the post-processed replies to the
   references (``relevance.relevance``, all-MiniLM-L6-v2);
@@ -188,7 +188,7 @@ def score_generator(generator, checkpoint: Path, pairs: Sequence[HeldoutPair],
 
     from components.feedback.relevance import relevance
     from components.generator.config import GenerationConfig
-    from components.guardrails import GuardrailConfig, postprocess
+    from components.generator.guardrails import GuardrailConfig, postprocess
 
     if not pairs:
         raise EvaluationError("score_generator() needs at least one held-out pair.")

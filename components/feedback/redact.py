@@ -5,7 +5,7 @@ Two passes, in order:
 1. values the conversation stored in PII slots (``PII_SLOTS``: the customer's
    email and postal address) are replaced wherever they appear, whatever
    their shape, e.g. "12 Elm Street, Springfield" -> "[address]";
-2. ``components.guardrails.mask_pii`` masks emails, phone and card numbers,
+2. ``components.generator.guardrails.mask_pii`` masks emails, phone and card numbers,
    and any remaining run of 13-19 digits is masked as a card number even if
    it fails the Luhn check: an export is stricter than a live reply.
 
@@ -18,7 +18,7 @@ import hashlib
 import re
 from typing import Any, Dict, Iterable, Mapping, Sequence
 
-from components.guardrails import PUBLIC_CONTACTS, mask_pii
+from components.generator.guardrails import PUBLIC_CONTACTS, mask_pii
 
 # Slot name -> placeholder. Slots of domain.yml that hold personal data.
 PII_SLOTS: Mapping[str, str] = {

@@ -19,8 +19,8 @@ BATCH_SIZE = 32  # texts per forward pass
 
 
 def _model():
-    """The sentence-transformers model (components/minilm.py), loaded once per process."""
-    from components import minilm  # noqa: PLC0415 - loads torch on first use
+    """The sentence-transformers model (components/nlu/minilm.py), loaded once per process."""
+    from components.nlu import minilm  # noqa: PLC0415 - loads torch on first use
 
     return minilm.load()
 

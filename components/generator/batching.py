@@ -14,7 +14,7 @@ and resolves each request's own future. A lone request is decoded with
 when the server is quiet. A request whose future was cancelled before the
 worker took it (its caller timed out) is dropped, not decoded.
 
-No Rasa imports: ``components.nlg`` is the Rasa adapter that awaits the futures.
+No Rasa imports: ``components.nlg.generative_nlg`` is the Rasa adapter that awaits the futures.
 """
 from __future__ import annotations
 

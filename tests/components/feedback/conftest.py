@@ -24,7 +24,7 @@ slots:
 
 def generation(reply_id: str, model_version: str = "v1", generated: bool = True,
                fallback: Optional[str] = None) -> Dict:
-    """``metadata.generation`` as components.nlg.GenerativeNLG writes it."""
+    """``metadata.generation`` as components.nlg.generative_nlg.GenerativeNLG writes it."""
     return {"reply_id": reply_id, "model_version": model_version, "generated": generated,
             "fallback": fallback, "latency_ms": 12.5}
 

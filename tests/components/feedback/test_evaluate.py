@@ -14,7 +14,7 @@ from components.generator.config import TrainConfig
 from components.generator.generator import Generator, GeneratorLoadError, write_meta
 from components.generator.prompt import Turn, build_prompt
 from components.generator.train import encode, fit
-from components.guardrails import GuardrailConfig, postprocess
+from components.generator.guardrails import GuardrailConfig, postprocess
 from tests.components.feedback.conftest import DAY, T0, generation, rating
 from tests.conftest import TINY_TRAIN
 

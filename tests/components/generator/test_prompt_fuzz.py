@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from transformers import AutoTokenizer
 
 from components.generator.prompt import Turn, build_prompt
-from components.guardrails import GuardrailConfig, postprocess
+from components.generator.guardrails import GuardrailConfig, postprocess
 
 SPECIAL_MARKERS = ["<|system|>", "<|user|>", "<|assistant|>", "<|endoftext|>", "<|pad|>"]
 # Random Unicode with control characters, plus the template's own markers.

@@ -1,0 +1,215 @@
+"""Rasa's Slack channel, with malformed requests refused and replies in Block Kit mrkdwn.
+
+credentials.yml::
+
+    components.channels.slack_channel.SlackInput:
+      slack_token: ${SLACK_BOT_TOKEN}               # xoxb-..., the bot user OAuth token
+      slack_signing_secret: ${SLACK_SIGNING_SECRET} # signs every request Slack sends
+      slack_channel: ${SLACK_CHANNEL}               # channel id answered without a mention
+      use_threads: true              # answer in the thread of the customer's message
+      errors_ignore_retry: [http_timeout]  # Slack retries of this kind get 201, unprocessed
+      max_body_bytes: 1048576        # 1 MiB; larger bodies get 413
+      # api_url: http://127.0.0.1:9000/api/  # a Slack-compatible Web API (tests use a fake)
+
+Same URL and protocol as Rasa's own ``slack`` channel (``POST
+/webhooks/slack/webhook``); Rasa's ``SlackInput`` checks the signature (400 when
+it is wrong or its timestamp is more than 5 minutes off), answers the URL
+verification challenge, ignores events that are not user messages (200),
+answers retries listed in ``errors_ignore_retry`` with 201 and
+``X-Slack-No-Retry: 1`` without processing them again, and handles the
+interactive payload of a button press. What it does not do:
+
+- Rasa's own channel answers 500 to a form post without a ``payload``, a JSON
+  body that is not an object, or an interactive payload without ``user.id``;
+  here they get 400 (checked after the signature, so only Slack sees why);
+- any other signed content type got 200; here it gets 415;
+- a body over ``max_body_bytes`` gets 413 before anything else is read;
+- with ``slack_signing_secret`` empty Rasa refuses to start the whole server;
+  here the server starts and the Slack webhook answers 503 saying what to set,
+  so a deployment without Slack only has to leave the variables empty;
+- replies are Slack mrkdwn (``to_mrkdwn``), and buttons are a Block Kit
+  ``actions`` block under a ``mrkdwn`` section, so the rating buttons of a
+  generated reply come back as an interactive payload with the button's value.
+
+Slack's documentation behind the rules: request signing
+(https://api.slack.com/authentication/verifying-requests-from-slack), Events API
+retries (https://api.slack.com/apis/connections/events-api#retries), text
+escaping (https://api.slack.com/reference/surfaces/formatting#escaping).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
+
+from rasa.core.channels.channel import OutputChannel, UserMessage
+from rasa.core.channels.slack import SlackBot
+from rasa.core.channels.slack import SlackInput as RasaSlackInput
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+from slack_sdk.web.async_client import AsyncWebClient
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024  # 1 MiB
+MAX_BUTTONS = 5  # Slack shows at most 5 buttons in an actions block (Rasa's SlackBot too)
+MAX_SECTION_CHARS = 3000  # Block Kit: a section's text is at most 3000 characters
+ACCEPTED_TYPES = ("application/json", "application/x-www-form-urlencoded")
+
+_BOLD = re.compile(r"\*\*(.+?)\*\*")
+_LINK = re.compile(r"\[([^\]\n]+)\]\((https?://[^)\s]+)\)")
+
+
+def to_mrkdwn(text: str) -> str:
+    """Plain or Markdown text -> Slack mrkdwn.
+
+    ``&``, ``<`` and ``>`` are escaped as Slack requires (they start Slack's own
+    markup); ``**bold**`` becomes ``*bold*`` and ``[label](https://...)``
+    becomes ``<https://...|label>``. Everything else is left as it is.
+    """
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = _BOLD.sub(r"*\1*", text)
+    return _LINK.sub(lambda m: f"<{m.group(2)}|{m.group(1).replace('|', '/')}>", text)
+
+
+class MrkdwnSlackBot(SlackBot):
+    """Rasa's SlackBot posting mrkdwn text and Block Kit buttons, to any Web API URL."""
+
+    def __init__(self, token: Text, slack_channel: Optional[Text] = None,
+                 thread_id: Optional[Text] = None, proxy: Optional[Text] = None,
+                 api_url: Optional[Text] = None) -> None:
+        super().__init__(token, slack_channel, thread_id, proxy)
+        if api_url:
+            self.client = AsyncWebClient(token, proxy=proxy, base_url=api_url)
+
+    async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
+        """One chat.postMessage per paragraph, as Rasa does, in mrkdwn."""
+        await super().send_text_message(recipient_id, to_mrkdwn(text), **kwargs)
+
+    async def send_text_with_buttons(self, recipient_id: Text, text: Text,
+                                     buttons: List[Dict[Text, Any]], **kwargs: Any) -> None:
+        """A mrkdwn section and an actions block; a button's value is its payload."""
+        if len(buttons) > MAX_BUTTONS:
+            logger.warning("Slack shows at most %d buttons; sent the text of a message "
+                           "with %d buttons without them.", MAX_BUTTONS, len(buttons))
+            return await self.send_text_message(recipient_id, text, **kwargs)
+        mrkdwn = to_mrkdwn(text)
+        blocks = [
+            {"type": "section", "text": {"type": "mrkdwn", "text": mrkdwn[:MAX_SECTION_CHARS]}},
+            {"type": "actions", "elements": [
+                {"type": "button", "action_id": f"button-{i}",
+                 "text": {"type": "plain_text", "text": b["title"]}, "value": b["payload"]}
+                for i, b in enumerate(buttons)]},
+        ]
+        # `text` is the notification and screen-reader fallback of the blocks.
+        await self._post_message(channel=self.slack_channel or recipient_id, as_user=True,
+                                 text=mrkdwn, blocks=blocks)
+
+
+def request_error(content_type: str, body: bytes) -> Optional[tuple]:
+    """(HTTP status, message) for a signed request Rasa's handler would fail on, or None."""
+    kind = content_type.split(";")[0].strip().lower()
+    if kind not in ACCEPTED_TYPES:
+        return 415, "Content-Type has to be application/json or application/x-www-form-urlencoded."
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return 400, "The body is not valid UTF-8."
+    if kind == "application/json":
+        try:
+            event = json.loads(text)
+        except ValueError as e:
+            return 400, f"The body is not valid JSON ({e})."
+        if not isinstance(event, dict) or not isinstance(event.get("event", {}), dict):
+            return 400, "An Events API body has to be a JSON object with an object `event`."
+        return None
+    from urllib.parse import parse_qs
+
+    fields = parse_qs(text)
+    if len(fields.get("payload", [])) != 1:
+        return 400, "An interactive request has to carry exactly one `payload` field."
+    try:
+        payload = json.loads(fields["payload"][0])
+    except ValueError as e:
+        return 400, f"`payload` is not valid JSON ({e})."
+    if not isinstance(payload, dict):
+        return 400, "`payload` has to be a JSON object."
+    actions = payload.get("actions")
+    if not isinstance(actions, list) or not actions or not isinstance(actions[0], dict):
+        return 400, "`payload.actions` has to be a non-empty list of objects."
+    user = payload.get("user")
+    if not isinstance(user, dict) or not isinstance(user.get("id"), str):
+        return 400, "`payload.user.id` is missing."
+    for key in ("channel", "message"):
+        if not isinstance(payload.get(key, {}), dict):
+            return 400, f"`payload.{key}` has to be an object."
+    return None
+
+
+class SlackInput(RasaSlackInput):
+    """Rasa's SlackInput with the checks and formatting of the module docstring."""
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "SlackInput":
+        """Rasa's Slack credentials plus ``api_url`` and ``max_body_bytes``.
+
+        Raises:
+            ValueError: if ``max_body_bytes`` is not a positive integer.
+        """
+        if not credentials:
+            cls.raise_missing_credentials_exception()
+        channel = super().from_credentials(credentials)  # Rasa's own keys, into cls
+        channel.api_url = credentials.get("api_url") or None
+        max_body = credentials.get("max_body_bytes", DEFAULT_MAX_BODY_BYTES)
+        if not isinstance(max_body, int) or isinstance(max_body, bool) or max_body < 1:
+            raise ValueError(f"slack channel max_body_bytes has to be a positive integer, "
+                             f"got {max_body!r}.")
+        channel.max_body_bytes = max_body
+        return channel
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.api_url: Optional[Text] = None
+        self.max_body_bytes = DEFAULT_MAX_BODY_BYTES
+        super().__init__(*args, **kwargs)
+
+    def _validate_credentials(self) -> None:
+        """Without a signing secret the channel stays off instead of stopping the server."""
+        if not self.slack_signing_secret:
+            logger.info("Slack channel off: SLACK_SIGNING_SECRET is empty (README, 'Slack').")
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.slack_signing_secret and self.slack_token)
+
+    def get_output_channel(self, channel: Optional[Text] = None,
+                           thread_id: Optional[Text] = None) -> OutputChannel:
+        return MrkdwnSlackBot(self.slack_token, channel or self.slack_channel, thread_id,
+                              self.proxy, api_url=self.api_url)
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        """Rasa's Slack blueprint, with the checks as request middleware."""
+        blueprint = super().blueprint(on_new_message)
+
+        @blueprint.middleware("request")
+        async def check_request(request: Request) -> Optional[HTTPResponse]:
+            if request.method != "POST":
+                return None
+            if not self.configured:
+                return response.json({"error": "The Slack channel is not configured: set "
+                                      "SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET."}, status=503)
+            body = request.body or b""
+            if len(body) > self.max_body_bytes:
+                return response.json({"error": f"The body is {len(body)} bytes; at most "
+                                      f"{self.max_body_bytes} are accepted."}, status=413)
+            if not self.is_request_from_slack_authentic(request):
+                return None  # Rasa's handler answers 400, as its documentation says
+            problem = request_error(request.headers.get("content-type", ""), body)
+            if problem is None:
+                return None
+            status, message = problem
+            logger.warning("Refused a signed Slack request (%d): %s", status, message)
+            return response.json({"error": message}, status=status)
+
+        return blueprint

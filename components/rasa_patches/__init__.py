@@ -1,0 +1,17 @@
+"""Every change this project makes to Rasa 3.6's own classes, in one place.
+
+Each module patches one thing, says why Rasa's behaviour is wrong for a support
+desk, and is idempotent; nothing is patched at import time. Who installs it:
+
+- ``action_fallback``: ``RemoteAction.run`` answers ``utter_service_unavailable``
+  when the action server is down, instead of silence. Installed by
+  ``GenerativeNLG`` (endpoints.yml ``nlg.action_failure_response``) because Rasa
+  builds the NLG once per loaded endpoints.yml.
+- ``strict_failsafe``: ``FailSafeTrackerStore`` re-raises database errors instead
+  of falling back to memory (a turn fails as a whole, never silently unsaved).
+  Installed by ``URLSQLTrackerStore`` (endpoints.yml ``tracker_store``).
+
+Rasa behaviour worked around without patching its classes: the un-awaited
+``enter_room`` of Rasa's socket.io channel is handled in our channel subclass
+(components/channels/socketio_channel.py).
+"""

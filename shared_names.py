@@ -1,0 +1,63 @@
+"""The names that the actions, the components, the feedback loop and the benchmarks share.
+
+``actions/`` (the action server) and ``components/`` (the Rasa server) never import
+each other; both import this module, which imports nothing of either. Each name
+here must match domain.yml, and tests/test_shared_names.py checks that it does, so
+renaming one means editing domain.yml and this file, nowhere else.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Dict, List, Mapping, Optional
+
+# The response the GPT policy predicts and the NLG fills with generated text; its
+# text in domain.yml is the canned fallback (policy option `response`).
+GPT_RESPONSE = "utter_gpt_reply"
+# The intent the rating buttons send, the action that records it and the slot it sets.
+RATE_INTENT = "rate_reply"
+RATE_ACTION = "action_rate_reply"
+RATING_SLOT = "reply_rating"
+HELPFUL = "helpful"
+NOT_HELPFUL = "not_helpful"
+RATINGS = (("Helpful", HELPFUL), ("Not helpful", NOT_HELPFUL))  # (button title, rating)
+# The key of a bot event's metadata that holds a GenerationRecord.
+GENERATION_KEY = "generation"
+
+
+@dataclass(frozen=True)
+class GenerationRecord:
+    """What the tracker stores about one ``GPT_RESPONSE`` message (``metadata["generation"]``).
+
+    Written by the NLG (components/nlg/generative_nlg.py), read by the rating action
+    (actions/ratings.py), the feedback loop's export and analytics, and the load test.
+    Fields other than ``generated`` and ``fallback`` are absent from older events,
+    so readers use ``from_metadata``, which tolerates missing and unknown keys.
+    """
+
+    generated: bool  # True when the text was generated and passed the guardrails
+    fallback: Optional[str] = None  # why the canned text was sent: "timeout", "error", ...
+    reply_id: Optional[str] = None  # 16 hex characters; a rating refers to it
+    model_id: Optional[str] = None  # checkpoint name, e.g. "kestrel-gpt"
+    model_version: Optional[str] = None  # e.g. "kestrel-gpt-3f2a9c1d0b7e"
+    guardrails: List[str] = field(default_factory=list)  # what post-processing changed
+    prompt_tokens: Optional[int] = None  # tokens
+    generated_tokens: Optional[int] = None  # tokens
+    latency_ms: Optional[float] = None  # ms, tokenisation + decoding
+    hit_time_budget: Optional[bool] = None  # decoding stopped at max_time_s
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The dict stored in the event's metadata (None fields left out)."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    @classmethod
+    def from_metadata(cls, metadata: Optional[Mapping[str, Any]]) -> Optional["GenerationRecord"]:
+        """The record in a bot event's ``metadata``, or None when it has none."""
+        raw = (metadata or {}).get(GENERATION_KEY)
+        if not isinstance(raw, Mapping):
+            return None
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in raw.items() if k in known}
+        values.setdefault("generated", False)
+        if values.get("guardrails") is None:
+            values["guardrails"] = []
+        return cls(**values)

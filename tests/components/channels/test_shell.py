@@ -1,0 +1,97 @@
+"""`rasa shell` as a person uses it, driven in tmux (send-keys, capture-pane).
+
+The shell runs the session's trained model with the project's endpoints.yml
+(action server, GenerativeNLG, SQL tracker store on a temporary file) and
+credentials.yml. A scripted reply, a generated reply with its rating buttons
+(Rasa's shell shows buttons as a menu), and a rating picked in that menu.
+"""
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+import subprocess
+import uuid
+
+import pytest
+import sqlalchemy as sa
+import yaml
+
+from tests.components.channels.helpers import wait_for
+from tests.e2e_fixtures import RASA, ROOT, rasa_env, responses
+
+pytestmark = pytest.mark.slow
+
+
+class Tmux:
+    """One detached tmux session on its own server socket."""
+
+    def __init__(self, command: str, env: dict):
+        if not shutil.which("tmux"):
+            pytest.fail("tmux is missing: run scripts/install_test_tools.sh (Debian's tmux).")
+        self.socket = f"kestrel-test-{uuid.uuid4().hex[:8]}"
+        self.run("new-session", "-d", "-s", "shell", "-x", "160", "-y", "60", command, env=env)
+
+    def run(self, *args: str, env=None) -> str:
+        return subprocess.run(["tmux", "-L", self.socket, *args], check=True, text=True,
+                              capture_output=True, env=env).stdout
+
+    def screen(self) -> str:
+        return self.run("capture-pane", "-p", "-J", "-S", "-200", "-t", "shell")
+
+    def send(self, *keys: str) -> None:
+        self.run("send-keys", "-t", "shell", *keys)
+
+    def kill(self) -> None:
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
+
+
+
+def shown(tmux: Tmux, texts: list) -> bool:
+    screen = tmux.screen()
+    return any(t in screen for t in texts)
+
+
+@pytest.fixture()
+def shell(trained_model, action_server, tmp_path):
+    endpoints = yaml.safe_load((ROOT / "endpoints.yml").read_text())
+    endpoints["action_endpoint"]["url"] = action_server["url"]
+    (tmp_path / "endpoints.yml").write_text(yaml.safe_dump(endpoints))
+    tracker = f"sqlite:///{tmp_path / 'tracker.db'}"
+    command = (f"cd {shlex.quote(str(ROOT))} && exec {shlex.quote(RASA)} shell -m "
+               f"{shlex.quote(trained_model)} --endpoints {shlex.quote(str(tmp_path / 'endpoints.yml'))}"
+               f" 2>{shlex.quote(str(tmp_path / 'shell.log'))}")
+    tmux = Tmux(command, rasa_env(TRACKER_STORE_URL=tracker, TERM="xterm-256color"))
+    try:
+        wait_for(lambda: "Bot loaded" in tmux.screen(), timeout=240, what="`rasa shell` to load",
+                 show=tmux.screen)
+        yield tmux, tracker
+    finally:
+        tmux.kill()
+
+
+def test_shell_scripted_generated_and_rated(shell):
+    tmux, tracker = shell
+    tmux.send("hello there", "Enter")
+    wait_for(lambda: shown(tmux, responses("utter_greet")), what="the greeting", show=tmux.screen)
+
+    mark = len(tmux.screen())
+    tmux.send("do you sell gift cards?", "Enter")
+    # The generated reply, then Rasa's button menu under it.
+    wait_for(lambda: "Not helpful" in tmux.screen()[mark:], what="the generated reply's menu",
+             show=tmux.screen)
+    screen = tmux.screen()
+    assert "Helpful" in screen
+    assert not any(t in screen[mark:] for t in responses("utter_gpt_reply")), "canned fallback"
+
+    tmux.send("Enter")  # the menu's first entry: "Helpful" (the menu then folds away)
+    wait_for(lambda: shown(tmux, responses("utter_rating_thanks")),
+             what="the rating's thanks", show=tmux.screen)
+    tmux.send("/stop", "Enter")
+
+    with sa.create_engine(tracker).connect() as conn:
+        rows = conn.execute(sa.text("select data from events where type_name = 'slot'")).all()
+    slots = [json.loads(r[0]) for r in rows]
+    ratings = [s["value"] for s in slots if s["name"] == "reply_rating"]
+    assert [r["rating"] for r in ratings] == ["helpful"]
+    assert all(r["generated"] for r in ratings)

@@ -1,0 +1,378 @@
+"""GenerativeNLG: generated text off the event loop, metadata, and every fallback."""
+import asyncio
+import re
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import BotUttered, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.utils.endpoints import EndpointConfig
+
+from components.generator import registry
+from components.generator.generator import Generator
+from components.generator.prompt import Turn
+from components.nlg.generative_nlg import GenerativeNLG, NLGConfigError, conversation_turns, rating_buttons
+
+PROJECT_DOMAIN = Path(__file__).resolve().parents[3] / "domain.yml"
+DOMAIN = Domain.from_yaml("""
+version: "3.1"
+responses:
+  utter_greet: [{text: "Hello from the domain!"}]
+  utter_gpt_reply: [{text: "Canned fallback."}]
+""")
+
+
+def make_nlg(**options) -> GenerativeNLG:
+    return GenerativeNLG(EndpointConfig(type="components.nlg.generative_nlg.GenerativeNLG", **options), DOMAIN)
+
+
+def tracker(*texts: str) -> DialogueStateTracker:
+    events = []
+    for i, text in enumerate(texts):
+        events.append(UserUttered(text) if i % 2 == 0 else BotUttered(text))
+    return DialogueStateTracker.from_events("nlg-user", events)
+
+
+class RecordingGenerator(Generator):
+    """The real tiny generator, remembering which thread decoded."""
+
+    thread_id = None
+
+    def generate(self, *args, **kwargs):
+        type(self).thread_id = threading.get_ident()
+        return super().generate(*args, **kwargs)
+
+
+class SlowGenerator(Generator):
+    def generate(self, *args, **kwargs):
+        time.sleep(1.0)
+        return super().generate(*args, **kwargs)
+
+
+class CannedTextGenerator(Generator):
+    """Decodes for real, then answers with a text the guardrails always accept."""
+
+    def generate(self, *args, **kwargs):
+        return replace(super().generate(*args, **kwargs),
+                       text="Yes, we ship to the US and Canada.")
+
+
+class BrokenGenerator(Generator):
+    def generate(self, *args, **kwargs):
+        raise RuntimeError("CUDA out of memory (simulated)")
+
+
+class BatchRecordingGenerator(Generator):
+    """Decodes batches for real, records their sizes, and names each caller's country."""
+
+    def generate_batch(self, conversations, *args, **kwargs):
+        self.batches.append(len(conversations))
+        generations = super().generate_batch(conversations, *args, **kwargs)
+        return [replace(g, text=f"Yes, we ship to {c[-1].text.split()[-1].rstrip('?')}.")
+                for g, c in zip(generations, conversations)]
+
+
+class SlowBatchGenerator(BatchRecordingGenerator):
+    def generate_batch(self, *args, **kwargs):
+        time.sleep(1.0)
+        return super().generate_batch(*args, **kwargs)
+
+
+class BrokenBatchGenerator(BatchRecordingGenerator):
+    def generate_batch(self, conversations, *args, **kwargs):
+        self.batches.append(len(conversations))
+        raise RuntimeError("out of memory in the batch (simulated)")
+
+
+@pytest.fixture
+def use_generator(tiny_checkpoint):
+    def install(cls=Generator):
+        generator = cls.load(tiny_checkpoint)
+        registry.set_active(generator)
+        return generator
+    yield install
+    registry.set_active(None)
+
+
+async def generate(nlg, t, action="utter_gpt_reply"):
+    return await nlg.generate(action, t, "rest", domain_responses=DOMAIN.responses)
+
+
+async def test_generated_reply_runs_in_a_worker_thread(use_generator):
+    generator = use_generator(RecordingGenerator)
+    nlg = make_nlg(decoding={"max_new_tokens": 10},
+                   guardrails={"min_chars": 0, "blocklist": []})
+    message = await generate(nlg, tracker("Do you ship to Canada?"))
+    assert RecordingGenerator.thread_id not in (None, threading.get_ident())
+    meta = message["generation"]
+    assert meta["model_version"] == generator.model_version
+    assert meta["latency_ms"] > 0 and 1 <= meta["generated_tokens"] <= 10
+    assert meta["generated"] == (meta["fallback"] is None)
+    assert message["text"]
+
+
+async def test_event_loop_keeps_running_during_generation(use_generator):
+    use_generator(SlowGenerator)
+    nlg = make_nlg(decoding={"max_time_s": 5.0})
+    ticks = 0
+
+    async def ticker():
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    task = asyncio.create_task(ticker())
+    await generate(nlg, tracker("How are you?"))
+    task.cancel()
+    # The generator sleeps 1 s in its thread; a blocked loop would tick ~0 times.
+    assert ticks > 10
+
+
+async def test_other_responses_come_from_the_domain(use_generator):
+    use_generator()
+    message = await generate(make_nlg(), tracker("hi"), action="utter_greet")
+    assert message["text"] == "Hello from the domain!"
+    assert "generation" not in message
+
+
+async def test_no_generator_sends_the_canned_text():
+    registry.set_active(None)
+    message = await generate(make_nlg(), tracker("tell me a joke"))
+    assert message["text"] == "Canned fallback."
+    meta = dict(message["generation"])
+    assert re.fullmatch(r"[0-9a-f]{16}", meta.pop("reply_id"))
+    assert meta == {"generated": False, "fallback": "no_generator"}
+    assert "buttons" not in message
+
+
+async def test_failing_generator_sends_the_canned_text(use_generator):
+    use_generator(BrokenGenerator)
+    message = await generate(make_nlg(), tracker("tell me a joke"))
+    assert message["text"] == "Canned fallback."
+    assert message["generation"]["fallback"] == "error"
+    assert message["generation"]["reply_id"] and "buttons" not in message
+
+
+async def test_slow_generator_sends_the_canned_text(use_generator):
+    use_generator(SlowGenerator)
+    nlg = make_nlg(decoding={"max_time_s": 0.1}, timeout_grace_s=0.1)
+    message = await generate(nlg, tracker("tell me a joke"))
+    assert message["text"] == "Canned fallback."
+    assert message["generation"]["fallback"] == "timeout"
+
+
+async def test_reply_needs_a_user_turn_last(use_generator):
+    use_generator()
+    message = await generate(make_nlg(), tracker("hi", "Hello!"))
+    assert message["generation"]["fallback"] == "no_user_turn"
+
+
+async def test_empty_message_gets_the_canned_text(use_generator):
+    use_generator(BrokenGenerator)  # would fail if it were called
+    message = await generate(make_nlg(), tracker("hi", "Hello!", "   "))
+    assert message["text"] == "Canned fallback."
+    assert message["generation"]["fallback"] == "empty_message"
+
+
+async def test_generated_reply_gets_an_id_and_rating_buttons(use_generator):
+    use_generator(CannedTextGenerator)
+    message = await generate(make_nlg(), tracker("Do you ship to Canada?"))
+    assert message["text"] == "Yes, we ship to the US and Canada."
+    meta = message["generation"]
+    assert meta["generated"] is True
+    reply_id = meta["reply_id"]
+    assert re.fullmatch(r"[0-9a-f]{16}", reply_id)
+    assert message["buttons"] == [
+        {"title": "Helpful",
+         "payload": '/rate_reply{"rating": "helpful", "reply_id": "%s"}' % reply_id},
+        {"title": "Not helpful",
+         "payload": '/rate_reply{"rating": "not_helpful", "reply_id": "%s"}' % reply_id},
+    ]
+
+
+async def test_every_reply_has_its_own_id(use_generator):
+    use_generator(CannedTextGenerator)
+    nlg = make_nlg()
+    ids = [(await generate(nlg, tracker("Do you ship to Canada?")))["generation"]["reply_id"]
+           for _ in range(5)]
+    assert len(set(ids)) == 5
+
+
+async def test_rating_buttons_can_be_switched_off(use_generator):
+    use_generator(CannedTextGenerator)
+    message = await generate(make_nlg(rating_buttons=False), tracker("Do you ship to Canada?"))
+    assert message["generation"]["generated"] is True
+    assert message["generation"]["reply_id"]
+    assert "buttons" not in message
+
+
+async def test_rejected_text_gets_an_id_but_no_buttons(use_generator):
+    use_generator(CannedTextGenerator)
+    nlg = make_nlg(guardrails={"extra_blocklist": ["canada"]})
+    message = await generate(nlg, tracker("Do you ship to Canada?"))
+    assert message["text"] == "Canned fallback."
+    assert message["generation"]["generated"] is False
+    assert message["generation"]["reply_id"] and "buttons" not in message
+
+
+def test_button_payloads_are_what_rasa_parses_with_the_project_domain():
+    """Rasa's own payload handler reads both entities; unknown names would be dropped."""
+    from rasa.nlu.classifiers.regex_message_handler import RegexMessageHandler
+    from rasa.shared.nlu.training_data.message import Message
+
+    domain = Domain.load(str(PROJECT_DOMAIN))
+    buttons = rating_buttons('ab"c')
+    parsed = RegexMessageHandler().process(
+        [Message({"text": button["payload"]}) for button in buttons], domain)
+    for message, rating in zip(parsed, ("helpful", "not_helpful")):
+        assert message.get("intent")["name"] == "rate_reply"
+        entities = {e["entity"]: e["value"] for e in message.get("entities")}
+        assert entities == {"rating": rating, "reply_id": 'ab"c'}
+
+
+def test_button_presses_are_left_out_of_the_prompt():
+    t = tracker("Do you ship to Canada?", "Yes, we do.",
+                '/rate_reply{"rating": "helpful", "reply_id": "abc"}', "Thanks!",
+                "and to Mexico?")
+    assert [(turn.role, turn.text) for turn in conversation_turns(t)] == [
+        ("user", "Do you ship to Canada?"), ("assistant", "Yes, we do."),
+        ("assistant", "Thanks!"), ("user", "and to Mexico?")]
+
+
+def test_conversation_turns_follow_the_tracker():
+    turns = conversation_turns(tracker("hi", "Hello!", ""))
+    assert [(t.role, t.text) for t in turns] == [
+        ("user", "hi"), ("assistant", "Hello!"), ("user", "")]
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"temperature": 0.5}, "Unknown option"),
+    ({"decoding": {"temperature": 0}}, "temperature"),
+    ({"guardrails": {"blocklist": ["("]}}, "regex"),
+    ({"rating_buttons": "yes"}, "rating_buttons"),
+    ({"rating_button": True}, r"Unknown option.*rating_button\b"),
+    ({"max_batch_size": 0}, "max_batch_size"),
+    ({"max_batch_size": "8"}, "max_batch_size"),
+    ({"torch_threads": 0}, "torch_threads"),
+    ({"torch_threads": 1.5}, "torch_threads"),
+])
+def test_bad_endpoint_options_are_rejected(options, message):
+    with pytest.raises(NLGConfigError, match=message):
+        make_nlg(**options)
+
+
+# --- concurrent replies: queued while the worker is busy, decoded in one batch ---------
+
+COUNTRIES = ["Canada", "Mexico", "France"]
+
+
+async def concurrent_replies(nlg, hold_s: float = 0.0):
+    """Three customers ask while the worker is busy; it is freed after ``hold_s`` s."""
+    gate = threading.Event()
+    nlg._executor().submit(gate.wait)  # an earlier reply still decoding
+    tasks = [asyncio.create_task(generate(nlg, tracker(f"Do you ship to {country}?")))
+             for country in COUNTRIES]
+    for _ in range(500):  # until all three wait in the queue
+        if len(nlg.batcher()._queue) == len(COUNTRIES):
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(hold_s)
+    gate.set()
+    messages = await asyncio.gather(*tasks)
+    await asyncio.wrap_future(nlg._executor().submit(lambda: None))  # worker idle again
+    return messages
+
+
+async def test_concurrent_requests_are_decoded_together(use_generator):
+    generator = use_generator(BatchRecordingGenerator)
+    generator.batches = []
+    nlg = make_nlg(decoding={"max_new_tokens": 8}, guardrails={"min_chars": 0, "blocklist": []})
+    messages = await concurrent_replies(nlg)
+    assert generator.batches == [3] and list(nlg.batcher().batch_sizes) == [3]
+    # Each caller gets the reply to its own conversation.
+    assert [m["text"] for m in messages] == [f"Yes, we ship to {c}." for c in COUNTRIES]
+    for message, country in zip(messages, COUNTRIES):
+        meta = message["generation"]
+        assert meta["generated"] is True and meta["model_version"] == generator.model_version
+        alone = Generator.generate(generator, [Turn("user", f"Do you ship to {country}?")],
+                                   nlg.decoding)
+        assert (meta["prompt_tokens"], meta["generated_tokens"]) == \
+            (alone.prompt_tokens, alone.generated_tokens)
+        assert message["buttons"][0]["payload"].endswith(f'"{meta["reply_id"]}"}}')
+    assert len({m["generation"]["reply_id"] for m in messages}) == 3
+
+
+class ThreadCountingGenerator(Generator):
+    """Records torch's intra-op thread count in the thread that decodes."""
+
+    def generate(self, *args, **kwargs):
+        import torch
+
+        self.threads.append(torch.get_num_threads())
+        return super().generate(*args, **kwargs)
+
+
+async def test_the_decode_worker_runs_torch_with_torch_threads(use_generator):
+    import torch
+
+    generator = use_generator(ThreadCountingGenerator)
+    generator.threads = []
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        for option in (None, 1):
+            await make_nlg(torch_threads=option).generate(
+                "utter_gpt_reply", tracker("Do you ship to Peru?"), "rest")
+    finally:
+        torch.set_num_threads(before)
+    assert generator.threads == [2, 1]  # null: torch's default (here 2); 1: one thread
+
+
+async def test_batches_are_capped_at_max_batch_size(use_generator):
+    generator = use_generator(BatchRecordingGenerator)
+    generator.batches = []
+    nlg = make_nlg(max_batch_size=2, decoding={"max_new_tokens": 8},
+                   guardrails={"min_chars": 0, "blocklist": []})
+    messages = await concurrent_replies(nlg)
+    assert list(nlg.batcher().batch_sizes) == [2, 1] and generator.batches == [2]
+    assert all(m["generation"]["generated"] is not None for m in messages)
+    assert [m["text"] for m in messages][:2] == ["Yes, we ship to Canada.",
+                                                "Yes, we ship to Mexico."]
+
+
+async def test_a_slow_batch_sends_every_caller_the_fallback(use_generator):
+    generator = use_generator(SlowBatchGenerator)
+    generator.batches = []
+    nlg = make_nlg(decoding={"max_time_s": 0.1, "max_new_tokens": 8}, timeout_grace_s=0.1)
+    messages = await concurrent_replies(nlg)
+    assert generator.batches == [3]  # decoded together, but too late for every caller
+    assert [m["text"] for m in messages] == ["Canned fallback."] * 3
+    assert {m["generation"]["fallback"] for m in messages} == {"timeout"}
+
+
+async def test_requests_that_time_out_in_the_queue_are_not_decoded(use_generator):
+    generator = use_generator(BatchRecordingGenerator)
+    generator.batches = []
+    nlg = make_nlg(decoding={"max_time_s": 0.1}, timeout_grace_s=0.1)
+    messages = await concurrent_replies(nlg, hold_s=0.5)  # worker busy past the budget
+    assert {m["generation"]["fallback"] for m in messages} == {"timeout"}
+    assert generator.batches == [] and list(nlg.batcher().batch_sizes) == []
+
+
+async def test_a_failed_batch_sends_every_caller_the_fallback(use_generator):
+    generator = use_generator(BrokenBatchGenerator)
+    generator.batches = []
+    nlg = make_nlg()
+    messages = await concurrent_replies(nlg)
+    assert generator.batches == [3]
+    assert [m["text"] for m in messages] == ["Canned fallback."] * 3
+    assert {m["generation"]["fallback"] for m in messages} == {"error"}
+    assert not any(m.get("buttons") for m in messages)
+    # The worker is not stuck: the next reply is generated.
+    message = await generate(nlg, tracker("Do you ship to Canada?"))
+    assert message["generation"]["fallback"] != "error"

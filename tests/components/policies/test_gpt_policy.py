@@ -1,0 +1,200 @@
+"""GPTPolicy: train -> persist -> load -> predict with Rasa's LocalModelStorage."""
+import logging
+import shutil
+
+import pytest
+from rasa.engine.graph import ExecutionContext, GraphSchema
+from rasa.engine.storage.local_model_storage import LocalModelStorage
+from rasa.engine.storage.resource import Resource
+from rasa.shared.core.constants import ACTION_LISTEN_NAME
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, ActiveLoop, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+
+from components.generator import registry
+from components.policies.gpt_policy import GPTPolicy, GPTPolicyConfigError
+from tests.conftest import TINY_TRAIN
+
+DOMAIN = Domain.from_yaml("""
+version: "3.1"
+intents: [greet, chitchat, out_of_scope, order_status]
+forms:
+  order_lookup_form:
+    required_slots: [order_id]
+slots:
+  order_id:
+    type: text
+    mappings: [{type: from_text}]
+responses:
+  utter_greet: [{text: "Hi!"}]
+  utter_gpt_reply: [{text: "Sorry, I can't answer that."}]
+  utter_ask_order_id: [{text: "Which order?"}]
+""")
+
+
+@pytest.fixture(autouse=True)
+def cache_dir(tmp_path, monkeypatch):
+    """Each test gets its own generator cache (generator_cache_dir())."""
+    monkeypatch.setenv("RASA_CACHE_DIRECTORY", str(tmp_path / "rasa-cache"))
+    return tmp_path / "rasa-cache" / "gpt_policy"
+
+
+@pytest.fixture
+def storage(tmp_path):
+    (tmp_path / "storage").mkdir()
+    return LocalModelStorage.create(tmp_path / "storage")
+
+
+@pytest.fixture
+def context():
+    return ExecutionContext(GraphSchema({}), "test-model")
+
+
+@pytest.fixture
+def config(tiny_corpus):
+    return {**GPTPolicy.get_default_config(), "corpus": str(tiny_corpus), "train": TINY_TRAIN}
+
+
+@pytest.fixture
+def trained(config, storage, context):
+    resource = Resource("gpt_policy")
+    policy = GPTPolicy.create(config, storage, resource, context)
+    policy.train([], DOMAIN)
+    policy.persist()
+    return resource
+
+
+def user_turn(intent: str, confidence: float = 0.9, loop=None):
+    events = [ActionExecuted(ACTION_LISTEN_NAME)]
+    if loop:
+        events.insert(0, ActiveLoop(loop))
+    events.append(UserUttered("some text", intent={"name": intent, "confidence": confidence}))
+    return DialogueStateTracker.from_events("test-user", events)
+
+
+def predicted(prediction, domain=DOMAIN):
+    best = max(range(len(prediction.probabilities)), key=prediction.probabilities.__getitem__)
+    return domain.action_names_or_texts[best], prediction.probabilities[best]
+
+
+def test_round_trip_registers_the_generator(config, storage, context, trained):
+    registry.set_active(None)
+    loaded = GPTPolicy.load(config, storage, trained, context)
+    assert loaded.generator is not None
+    assert registry.active() is loaded.generator
+    assert loaded.generator.model_version.startswith("kestrel-gpt-")
+
+
+@pytest.mark.parametrize("intent", ["chitchat", "out_of_scope", "nlu_fallback"])
+def test_open_intents_get_the_generated_response(config, storage, context, trained, intent):
+    policy = GPTPolicy.load(config, storage, trained, context)
+    action, score = predicted(policy.predict_action_probabilities(user_turn(intent), DOMAIN))
+    assert (action, score) == ("utter_gpt_reply", 1.0)
+
+
+def test_scripted_intents_get_only_the_fallback_confidence(config, storage, context, trained):
+    policy = GPTPolicy.load(config, storage, trained, context)
+    action, score = predicted(policy.predict_action_probabilities(user_turn("greet"), DOMAIN))
+    assert action == "utter_gpt_reply"
+    assert score == config["core_fallback_threshold"]
+
+
+def test_after_the_reply_it_listens_or_returns_to_the_form(config, storage, context, trained):
+    policy = GPTPolicy.load(config, storage, trained, context)
+    tracker = user_turn("chitchat")
+    tracker.update(ActionExecuted("utter_gpt_reply"))
+    assert predicted(policy.predict_action_probabilities(tracker, DOMAIN)) == (
+        ACTION_LISTEN_NAME, 1.0)
+    in_form = user_turn("chitchat", loop="order_lookup_form")
+    in_form.update(ActionExecuted("utter_gpt_reply"))
+    assert predicted(policy.predict_action_probabilities(in_form, DOMAIN)) == (
+        "order_lookup_form", 1.0)
+
+
+def test_no_prediction_in_the_middle_of_scripted_actions(config, storage, context, trained):
+    policy = GPTPolicy.load(config, storage, trained, context)
+    tracker = user_turn("greet")
+    tracker.update(ActionExecuted("utter_greet"))
+    assert max(policy.predict_action_probabilities(tracker, DOMAIN).probabilities) == 0.0
+
+
+def test_domain_without_the_response_is_rejected(config, storage, context):
+    policy = GPTPolicy.create(config, storage, Resource("p"), context)
+    domain = Domain.from_yaml('version: "3.1"\nintents: [greet]\n')
+    with pytest.raises(GPTPolicyConfigError, match="utter_gpt_reply"):
+        policy.train([], domain)
+
+
+def test_missing_corpus_is_a_clear_training_error(config, storage, context, tmp_path):
+    config = {**config, "corpus": str(tmp_path / "nowhere")}
+    policy = GPTPolicy.create(config, storage, Resource("p"), context)
+    with pytest.raises(GPTPolicyConfigError, match="nowhere"):
+        policy.train([], DOMAIN)
+
+
+def test_base_model_without_finetuning_is_copied(config, storage, context, tiny_checkpoint):
+    config = {**config, "base_model": str(tiny_checkpoint), "finetune": False}
+    resource = Resource("gpt_base")
+    GPTPolicy.create(config, storage, resource, context).train([], DOMAIN)
+    loaded = GPTPolicy.load(config, storage, resource, context)
+    assert loaded.generator.model_id == tiny_checkpoint.name
+
+
+def test_load_without_a_trained_resource_degrades(config, storage, context, caplog):
+    with caplog.at_level(logging.WARNING):
+        policy = GPTPolicy.load(config, storage, Resource("never-trained"), context)
+    assert policy.generator is None and registry.active() is None
+    assert "canned" in caplog.text
+    action, _ = predicted(policy.predict_action_probabilities(user_turn("chitchat"), DOMAIN))
+    assert action == "utter_gpt_reply"
+
+
+def test_fingerprint_follows_the_corpus(config, tiny_corpus):
+    before = GPTPolicy.fingerprint_addon(config)
+    assert GPTPolicy.fingerprint_addon(config) == before
+    tiny_corpus.write_text(tiny_corpus.read_text().replace("Canada", "Canada and the US"))
+    assert GPTPolicy.fingerprint_addon(config) != before
+
+
+def test_bad_threshold_is_rejected(config, storage, context):
+    with pytest.raises(GPTPolicyConfigError, match="core_fallback_threshold"):
+        GPTPolicy.create({**config, "core_fallback_threshold": 2}, storage, Resource("p"), context)
+
+
+def test_unchanged_corpus_and_config_reuse_the_cached_generator(
+        config, storage, context, trained, cache_dir, monkeypatch, tiny_corpus):
+    from components.generator import train as trainer
+
+    assert len(list(cache_dir.iterdir())) == 1
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the generator was trained again")
+
+    monkeypatch.setattr(trainer, "train", no_training)
+    again = GPTPolicy.create(config, storage, Resource("gpt_again"), context)
+    again.train([], DOMAIN)  # other stories would give other trackers: no retraining
+    assert again.generator.model_version == GPTPolicy.load(
+        config, storage, trained, context).generator.model_version
+
+    tiny_corpus.write_text(tiny_corpus.read_text() + "\n# a new comment\n")
+    with pytest.raises(AssertionError, match="trained again"):
+        GPTPolicy.create(config, storage, Resource("gpt_new"), context).train([], DOMAIN)
+
+
+def test_promoted_generator_is_packed_as_is(config, storage, context, tiny_checkpoint, tmp_path):
+    """After `python -m components.feedback promote`, `rasa train` ships that version."""
+    from components.feedback.versions import GeneratorVersions
+    from components.generator.generator import write_meta
+
+    version_dir = tmp_path / "tiny-promoted"
+    shutil.copytree(tiny_checkpoint, version_dir)
+    write_meta(version_dir, {"model_id": "tiny", "version": "tiny-promoted"})
+    versions = GeneratorVersions(tmp_path / "generators")
+    config = {**config, "promoted": str(versions.root / "current")}
+    unpromoted = GPTPolicy.fingerprint_addon(config)
+    versions.promote(version_dir)
+    assert GPTPolicy.fingerprint_addon(config) != unpromoted  # Rasa retrains the policy
+
+    policy = GPTPolicy.create(config, storage, Resource("gpt_policy"), context)
+    policy.train([], DOMAIN)
+    assert policy.generator.model_version == "tiny-promoted"
