@@ -7,10 +7,15 @@ RASA   := $(BIN)/rasa
 MODEL  := models/kestrel.tar.gz
 # Banking77 for `make bench-nlu`, read in place (never copied into the repo).
 BANKING77 ?= ../shared/datasets/banking77
-# Everything `rasa train` reads: a change to any of them retrains.
-TRAIN_INPUTS := config.yml domain.yml $(shell find data components -type f \
-                  \( -name '*.yml' -o -name '*.py' \) -not -path 'components/feedback/*' \
-                  2>/dev/null | sort) $(wildcard models/generators/history.jsonl)
+# Everything `rasa train` reads, and nothing else: the configuration, the
+# training data, and the code of the pipeline components, the policy and the
+# generator it trains. Editing a channel, the NLG, the tracker store or the
+# feedback loop does not retrain.
+TRAIN_CODE   := components/nlu components/policies components/generator
+TRAIN_INPUTS := config.yml domain.yml shared_names.py components/__init__.py \
+                components/legacy_paths.py \
+                $(shell find data $(TRAIN_CODE) -type f -not -name '*.pyc' 2>/dev/null | sort) \
+                $(wildcard models/generators/history.jsonl)
 
 export TF_CPP_MIN_LOG_LEVEL := 3
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
@@ -20,7 +25,7 @@ export SLACK_BOT_TOKEN ?=
 export SLACK_SIGNING_SECRET ?=
 export SLACK_CHANNEL ?=
 
-.PHONY: help chat install db train actions shell serve webchat scale-out test validate audit clean \
+.PHONY: help chat install db train actions shell serve webchat scale-out test test-fast lint validate audit clean \
         export review dataset finetune evaluate promote rollback analytics bench bench-train \
         bench-generator bench-feedback bench-nlu bench-heldout bench-throughput bench-load
 
@@ -58,8 +63,14 @@ scale-out: install db $(MODEL)  ## nginx + 2 rasa servers on PostgreSQL, Redis a
 validate: install  ## rasa data validate, failing on warnings
 	$(RASA) data validate --fail-on-warnings
 
-test: install webchat  ## the whole test suite (unit, actions, policy, end to end, story tests)
+test: install webchat  ## the whole test suite (unit, actions, policy, end to end, story tests): what CI runs
 	$(BIN)/python -m pytest
+
+test-fast: install  ## the unit tests, without the ones that train the project or start servers (the inner loop)
+	$(BIN)/python -m pytest -m "not slow" -q
+
+lint: install  ## ruff (pyproject.toml)
+	$(BIN)/ruff check .
 
 # --- The feedback loop (README, "Improving the generator"). TRACKER_STORE_URL
 # selects the store; the defaults read var/tracker.db and write exports/, review.csv,

@@ -55,10 +55,13 @@ class _AliasLoader(importlib.abc.Loader):
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
         new = MOVED[spec.name]
         warnings.warn(moved_message(spec.name, new), FutureWarning, stacklevel=2)
-        return importlib.import_module(new)
+        module = importlib.import_module(new)
+        self._spec = module.__spec__  # importlib overwrites it with the alias's spec next
+        return module
 
     def exec_module(self, module: ModuleType) -> None:
-        """Nothing to run: the new module was executed when it was imported."""
+        """Runs nothing (the new module already ran); gives it back its own ``__spec__``."""
+        module.__spec__ = self._spec
 
 
 class LegacyPathFinder(importlib.abc.MetaPathFinder):
