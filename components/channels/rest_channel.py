@@ -29,7 +29,6 @@ the exception, never the text.
 """
 from __future__ import annotations
 
-import json
 import logging
 from asyncio import CancelledError
 from contextvars import ContextVar
@@ -37,36 +36,39 @@ from typing import Any, Awaitable, Callable, Dict, Optional, Text
 
 from rasa.core.channels.channel import UserMessage
 from rasa.core.channels.rest import RestInput
-from sanic import Blueprint, response
+from sanic import Blueprint
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from components.channels.limits import (DEFAULT_MAX_BODY_BYTES, Problem,
+                                        RequestRefusedError, body_limit, check_body_size,
+                                        check_media_type, decode_utf8, error_response,
+                                        parse_json, sender_id_error)
+
 logger = logging.getLogger(__name__)
 
-DEFAULT_MAX_BODY_BYTES = 1024 * 1024  # 1 MiB
 # Set when handling the request's message failed; each Sanic request runs in its own
 # task, so its context holds its own value.
 _failure: ContextVar[Optional[str]] = ContextVar("rest_handling_failure", default=None)
-MAX_SENDER_CHARS = 255  # Rasa's SQLTrackerStore: events.sender_id is String(255)
 
 
-def body_error(content_type: str, body: bytes, max_body_bytes: int) -> Optional[tuple]:
-    """(HTTP status, message) for a bad webhook request, or None when it is fine."""
-    if content_type.split(";")[0].strip().lower() != "application/json":
-        return 415, "Content-Type has to be application/json."
-    if len(body) > max_body_bytes:
-        return 413, f"The body is {len(body)} bytes; at most {max_body_bytes} are accepted."
+def body_error(content_type: str, body: bytes, max_body_bytes: int) -> Optional[Problem]:
+    """(HTTP status, message) for a bad webhook request, or None when it is fine.
+
+    ``max_body_bytes`` is the size limit in bytes; the checks run in the order of
+    the module docstring's list, and the first that fails answers.
+    """
     try:
-        payload = json.loads(body.decode("utf-8"))
-    except UnicodeDecodeError:
-        return 400, "The body is not valid UTF-8."
-    except ValueError as e:
-        return 400, f"The body is not valid JSON ({e})."
+        check_media_type(content_type, ("application/json",))
+        check_body_size(body, max_body_bytes)
+        payload = parse_json(decode_utf8(body))
+    except RequestRefusedError as refused:
+        return refused.problem
     if not isinstance(payload, dict):
         return 400, 'The body has to be a JSON object: {"sender": "...", "message": "..."}.'
-    sender = payload.get("sender")
-    if not isinstance(sender, str) or not 1 <= len(sender) <= MAX_SENDER_CHARS:
-        return 400, f"`sender` has to be a string of 1 to {MAX_SENDER_CHARS} characters."
+    problem = sender_id_error("sender", payload.get("sender"))
+    if problem:
+        return 400, problem
     if not isinstance(payload.get("message"), str):
         return 400, "`message` has to be a string."
     if "metadata" in payload and not isinstance(payload["metadata"], (dict, type(None))):
@@ -92,10 +94,8 @@ class ValidatedRestInput(RestInput):
         return cls(**(credentials or {}))
 
     def __init__(self, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
-        if not isinstance(max_body_bytes, int) or max_body_bytes < 1:
-            raise ValueError(f"rest channel max_body_bytes has to be a positive integer, got "
-                             f"{max_body_bytes!r}.")
-        self.max_body_bytes = max_body_bytes
+        """Raises ValueError if ``max_body_bytes`` (bytes) is not an integer >= 1."""
+        self.max_body_bytes = body_limit(max_body_bytes, "rest channel")
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[None]]) -> Blueprint:
         """Rasa's REST blueprint, with the body check and the failure report as middleware."""
@@ -119,8 +119,8 @@ class ValidatedRestInput(RestInput):
             if reason is None:
                 return None
             _failure.set(None)
-            return response.json({"error": f"The message could not be handled ({reason}); "
-                                  f"send it again in a moment."}, status=503)
+            return error_response(503, f"The message could not be handled ({reason}); "
+                                       f"send it again in a moment.")
 
         @blueprint.middleware("request")
         async def check_body(request: Request) -> Optional[HTTPResponse]:
@@ -130,7 +130,6 @@ class ValidatedRestInput(RestInput):
                                  self.max_body_bytes)
             if problem is None:
                 return None
-            status, message = problem
-            return response.json({"error": message}, status=status)
+            return error_response(*problem)
 
         return blueprint

@@ -38,22 +38,26 @@ escaping (https://api.slack.com/reference/surfaces/formatting#escaping).
 """
 from __future__ import annotations
 
-import json
 import logging
 import re
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
+from urllib.parse import parse_qs
 
 from rasa.core.channels.channel import OutputChannel, UserMessage
 from rasa.core.channels.slack import SlackBot
 from rasa.core.channels.slack import SlackInput as RasaSlackInput
-from sanic import Blueprint, response
+from sanic import Blueprint
 from sanic.request import Request
 from sanic.response import HTTPResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
+from components.channels.limits import (DEFAULT_MAX_BODY_BYTES, Problem,
+                                        RequestRefusedError, body_limit, check_body_size,
+                                        check_media_type, decode_utf8, error_response,
+                                        parse_json)
+
 logger = logging.getLogger(__name__)
 
-DEFAULT_MAX_BODY_BYTES = 1024 * 1024  # 1 MiB
 MAX_BUTTONS = 5  # Slack shows at most 5 buttons in an actions block (Rasa's SlackBot too)
 MAX_SECTION_CHARS = 3000  # Block Kit: a section's text is at most 3000 characters
 ACCEPTED_TYPES = ("application/json", "application/x-www-form-urlencoded")
@@ -108,44 +112,44 @@ class MrkdwnSlackBot(SlackBot):
                                  text=mrkdwn, blocks=blocks)
 
 
-def request_error(content_type: str, body: bytes) -> Optional[tuple]:
+def request_error(content_type: str, body: bytes) -> Optional[Problem]:
     """(HTTP status, message) for a signed request Rasa's handler would fail on, or None."""
-    kind = content_type.split(";")[0].strip().lower()
-    if kind not in ACCEPTED_TYPES:
-        return 415, "Content-Type has to be application/json or application/x-www-form-urlencoded."
     try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        return 400, "The body is not valid UTF-8."
-    if kind == "application/json":
-        try:
-            event = json.loads(text)
-        except ValueError as e:
-            return 400, f"The body is not valid JSON ({e})."
-        if not isinstance(event, dict) or not isinstance(event.get("event", {}), dict):
-            return 400, "An Events API body has to be a JSON object with an object `event`."
-        return None
-    from urllib.parse import parse_qs
+        kind = check_media_type(content_type, ACCEPTED_TYPES)
+        text = decode_utf8(body)
+        if kind == "application/json":
+            _check_event(parse_json(text))
+        else:
+            _check_interactive(parse_qs(text))
+    except RequestRefusedError as refused:
+        return refused.problem
+    return None
 
-    fields = parse_qs(text)
+
+def _check_event(event: Any) -> None:
+    """Raises RequestRefusedError (400) for an Events API body that is not an object."""
+    if not isinstance(event, dict) or not isinstance(event.get("event", {}), dict):
+        raise RequestRefusedError(
+            400, "An Events API body has to be a JSON object with an object `event`.")
+
+
+def _check_interactive(fields: Dict[str, List[str]]) -> None:
+    """Raises RequestRefusedError (400) for a form post without a usable ``payload``."""
     if len(fields.get("payload", [])) != 1:
-        return 400, "An interactive request has to carry exactly one `payload` field."
-    try:
-        payload = json.loads(fields["payload"][0])
-    except ValueError as e:
-        return 400, f"`payload` is not valid JSON ({e})."
+        raise RequestRefusedError(
+            400, "An interactive request has to carry exactly one `payload` field.")
+    payload = parse_json(fields["payload"][0], "`payload`")
     if not isinstance(payload, dict):
-        return 400, "`payload` has to be a JSON object."
+        raise RequestRefusedError(400, "`payload` has to be a JSON object.")
     actions = payload.get("actions")
     if not isinstance(actions, list) or not actions or not isinstance(actions[0], dict):
-        return 400, "`payload.actions` has to be a non-empty list of objects."
+        raise RequestRefusedError(400, "`payload.actions` has to be a non-empty list of objects.")
     user = payload.get("user")
     if not isinstance(user, dict) or not isinstance(user.get("id"), str):
-        return 400, "`payload.user.id` is missing."
+        raise RequestRefusedError(400, "`payload.user.id` is missing.")
     for key in ("channel", "message"):
         if not isinstance(payload.get(key, {}), dict):
-            return 400, f"`payload.{key}` has to be an object."
-    return None
+            raise RequestRefusedError(400, f"`payload.{key}` has to be an object.")
 
 
 class SlackInput(RasaSlackInput):
@@ -153,7 +157,7 @@ class SlackInput(RasaSlackInput):
 
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "SlackInput":
-        """Rasa's Slack credentials plus ``api_url`` and ``max_body_bytes``.
+        """Rasa's Slack credentials plus ``api_url`` and ``max_body_bytes`` (bytes).
 
         Raises:
             ValueError: if ``max_body_bytes`` is not a positive integer.
@@ -162,11 +166,8 @@ class SlackInput(RasaSlackInput):
             cls.raise_missing_credentials_exception()
         channel = super().from_credentials(credentials)  # Rasa's own keys, into cls
         channel.api_url = credentials.get("api_url") or None
-        max_body = credentials.get("max_body_bytes", DEFAULT_MAX_BODY_BYTES)
-        if not isinstance(max_body, int) or isinstance(max_body, bool) or max_body < 1:
-            raise ValueError(f"slack channel max_body_bytes has to be a positive integer, "
-                             f"got {max_body!r}.")
-        channel.max_body_bytes = max_body
+        channel.max_body_bytes = body_limit(
+            credentials.get("max_body_bytes", DEFAULT_MAX_BODY_BYTES), "slack channel")
         return channel
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -197,12 +198,13 @@ class SlackInput(RasaSlackInput):
             if request.method != "POST":
                 return None
             if not self.configured:
-                return response.json({"error": "The Slack channel is not configured: set "
-                                      "SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET."}, status=503)
+                return error_response(503, "The Slack channel is not configured: set "
+                                           "SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET.")
             body = request.body or b""
-            if len(body) > self.max_body_bytes:
-                return response.json({"error": f"The body is {len(body)} bytes; at most "
-                                      f"{self.max_body_bytes} are accepted."}, status=413)
+            try:
+                check_body_size(body, self.max_body_bytes)
+            except RequestRefusedError as refused:
+                return error_response(*refused.problem)
             if not self.is_request_from_slack_authentic(request):
                 return None  # Rasa's handler answers 400, as its documentation says
             problem = request_error(request.headers.get("content-type", ""), body)
@@ -210,6 +212,6 @@ class SlackInput(RasaSlackInput):
                 return None
             status, message = problem
             logger.warning("Refused a signed Slack request (%d): %s", status, message)
-            return response.json({"error": message}, status=status)
+            return error_response(status, message)
 
         return blueprint

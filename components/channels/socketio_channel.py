@@ -37,9 +37,11 @@ from rasa.core.channels.channel import UserMessage
 from rasa.core.channels.socketio import SocketIOInput as RasaSocketIOInput
 from sanic import Blueprint
 
+from components.channels.limits import sender_id_error
+from components.options import positive_int
+
 logger = logging.getLogger(__name__)
 
-MAX_SESSION_ID_CHARS = 255  # Rasa's SQLTrackerStore: events.sender_id is String(255)
 DEFAULT_MAX_MESSAGE_CHARS = 5000
 ERROR_EVENT = "invalid_request"
 
@@ -79,9 +81,7 @@ def user_message_error(data: Any, max_message_chars: int, persistence: bool) -> 
 def _session_id_error(session_id: Any, required: bool) -> Optional[str]:
     if session_id is None:
         return "`session_id` is missing: send session_request first." if required else None
-    if not isinstance(session_id, str) or not 1 <= len(session_id) <= MAX_SESSION_ID_CHARS:
-        return f"`session_id` has to be a string of 1 to {MAX_SESSION_ID_CHARS} characters."
-    return None
+    return sender_id_error("session_id", session_id)
 
 
 class SocketIOInput(RasaSocketIOInput):
@@ -92,13 +92,11 @@ class SocketIOInput(RasaSocketIOInput):
         """Rasa's socketio keys plus ``max_message_chars``.
 
         Raises:
-            ValueError: if ``max_message_chars`` is not a positive integer.
+            ValueError: if ``max_message_chars`` (characters) is not a positive integer.
         """
         credentials = dict(credentials or {})
         max_chars = credentials.pop("max_message_chars", DEFAULT_MAX_MESSAGE_CHARS)
-        if not isinstance(max_chars, int) or isinstance(max_chars, bool) or max_chars < 1:
-            raise ValueError(f"socketio channel max_message_chars has to be a positive "
-                             f"integer, got {max_chars!r}.")
+        max_chars = positive_int("max_message_chars", max_chars, "socketio channel")
         channel = super().from_credentials(credentials)
         channel.max_message_chars = max_chars
         return channel

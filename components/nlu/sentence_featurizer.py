@@ -42,6 +42,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from components.nlu import minilm
+from components.options import positive_int
 
 
 @DefaultV1Recipe.register(
@@ -73,11 +74,8 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
         Raises:
             InvalidConfigException: naming the option, the bad value and the range.
         """
-        batch = config.get("batch_size")
-        if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
-            raise InvalidConfigException(
-                f"SentenceEmbeddingFeaturizer: batch_size has to be an integer >= 1, "
-                f"got {batch!r}.")
+        positive_int("batch_size", config.get("batch_size"), "SentenceEmbeddingFeaturizer",
+                     InvalidConfigException)
         pieces = config.get("max_wordpieces")
         if (not isinstance(pieces, int) or isinstance(pieces, bool)
                 or not 2 < pieces <= minilm.MAX_WORDPIECES):

@@ -25,6 +25,8 @@ from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from components.options import positive_int
+
 _WHITESPACE = re.compile(r"\s+")
 
 
@@ -57,11 +59,11 @@ class TextNormalizer(GraphComponent):
         """Checks the config.
 
         Raises:
-            ValueError: if ``max_chars`` is below 1.
+            ValueError: if ``max_chars`` (characters) is below 1, or int() refuses it.
         """
-        self.max_chars = int(config["max_chars"])
-        if self.max_chars < 1:
-            raise ValueError(f"TextNormalizer max_chars has to be >= 1, got {self.max_chars}.")
+        # int() first, as always: a "1000" or 1000.0 in config.yml (and in models
+        # trained with it) keeps loading.
+        self.max_chars = positive_int("max_chars", int(config["max_chars"]), "TextNormalizer")
 
     @classmethod
     def create(cls, config: Dict[Text, Any], model_storage: ModelStorage,

@@ -4,7 +4,8 @@ import json
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from components.channels.rest_channel import MAX_SENDER_CHARS, ValidatedRestInput, body_error
+from components.channels.limits import MAX_SENDER_ID_CHARS
+from components.channels.rest_channel import ValidatedRestInput, body_error
 
 JSON = "application/json"
 json_values = st.recursive(
@@ -23,7 +24,7 @@ json_values = st.recursive(
     (JSON, b"null", 400),
     (JSON, b'{"message": "hi"}', 400),
     (JSON, b'{"sender": "", "message": "hi"}', 400),
-    (JSON, json.dumps({"sender": "s" * (MAX_SENDER_CHARS + 1), "message": "hi"}).encode(), 400),
+    (JSON, json.dumps({"sender": "s" * (MAX_SENDER_ID_CHARS + 1), "message": "hi"}).encode(), 400),
     (JSON, b'{"sender": "a", "message": 5}', 400),
     (JSON, b'{"sender": "a", "message": "hi", "metadata": [1]}', 400),
 ])
@@ -50,7 +51,7 @@ def test_any_body_gets_a_verdict_not_an_exception(body):
 
 
 @settings(max_examples=1000, deadline=None)
-@given(st.text(min_size=1, max_size=MAX_SENDER_CHARS), st.text(max_size=500))
+@given(st.text(min_size=1, max_size=MAX_SENDER_ID_CHARS), st.text(max_size=500))
 def test_any_sender_and_message_strings_pass(sender, message):
     body = json.dumps({"sender": sender, "message": message}).encode()
     assert body_error(JSON, body, 1 << 20) is None
