@@ -23,7 +23,6 @@ from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
-from rasa.shared.nlu.training_data.training_data import TrainingData
 
 # Phrases of intent to harm oneself; written for this project, in the spirit of
 # the "direct statements" lists that crisis-line guidance uses.
@@ -98,10 +97,6 @@ class SafetyClassifier(GraphComponent):
         if any(p.search(text) for p in self.abuse):
             return self.abuse_intent
         return None
-
-    def process_training_data(self, training_data: TrainingData) -> TrainingData:
-        """Leaves training data unchanged (nothing to learn)."""
-        return training_data
 
     def process(self, messages: List[Message]) -> List[Message]:
         """Sets the safety intent, with confidence 1.0, on matching messages."""
