@@ -7,8 +7,8 @@ renaming one means editing domain.yml and this file, nowhere else.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Dict, List, Mapping, Optional
+from dataclasses import asdict, dataclass, fields
+from typing import Any, ClassVar, Dict, List, Mapping, Optional, Tuple
 
 # The response the GPT policy predicts and the NLG fills with generated text; its
 # text in domain.yml is the canned fallback (policy option `response`).
@@ -32,32 +32,56 @@ class GenerationRecord:
     (actions/ratings.py), the feedback loop's export and analytics, and the load test.
     Fields other than ``generated`` and ``fallback`` are absent from older events,
     so readers use ``from_metadata``, which tolerates missing and unknown keys.
+
+    The stored dict has three shapes, all produced by ``to_dict``:
+
+    - no decoding (no generator, no user turn, empty message): ``generated``,
+      ``fallback``, ``reply_id``;
+    - decoding raised, or the NLG stopped waiting for it: the same plus ``model_version``;
+    - decoded: ``generated``, ``fallback`` (None when the text was sent),
+      ``guardrails`` (possibly empty), the six decoding fields, ``reply_id``.
+
+    Fields are in the order the NLG has always stored the keys in.
     """
 
+    # Stored even when None: a decoded reply's dict has always said "fallback": None.
+    _ALWAYS_STORED: ClassVar[Tuple[str, ...]] = ("generated", "fallback")
+
     generated: bool  # True when the text was generated and passed the guardrails
-    fallback: Optional[str] = None  # why the canned text was sent: "timeout", "error", ...
-    reply_id: Optional[str] = None  # 16 hex characters; a rating refers to it
+    # Why the canned text was sent: "no_generator", "no_user_turn", "empty_message",
+    # "timeout", "error" (before or during decoding), "empty", "blocked" (guardrails).
+    fallback: Optional[str] = None
+    # What post-processing changed, in order; None (not stored) when nothing was decoded.
+    guardrails: Optional[List[str]] = None
     model_id: Optional[str] = None  # checkpoint name, e.g. "kestrel-gpt"
     model_version: Optional[str] = None  # e.g. "kestrel-gpt-3f2a9c1d0b7e"
-    guardrails: List[str] = field(default_factory=list)  # what post-processing changed
     prompt_tokens: Optional[int] = None  # tokens
     generated_tokens: Optional[int] = None  # tokens
     latency_ms: Optional[float] = None  # ms, tokenisation + decoding
     hit_time_budget: Optional[bool] = None  # decoding stopped at max_time_s
+    reply_id: Optional[str] = None  # 16 hex characters; a rating refers to it
 
     def to_dict(self) -> Dict[str, Any]:
-        """The dict stored in the event's metadata (None fields left out)."""
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        """The dict stored in the event's metadata.
+
+        None fields are left out, except ``generated`` and ``fallback``, which
+        are always there.
+        """
+        return {k: v for k, v in asdict(self).items()
+                if v is not None or k in self._ALWAYS_STORED}
 
     @classmethod
     def from_metadata(cls, metadata: Optional[Mapping[str, Any]]) -> Optional["GenerationRecord"]:
-        """The record in a bot event's ``metadata``, or None when it has none."""
+        """The record in a bot event's ``metadata``, or None when it has none.
+
+        Unknown keys are ignored and missing ones take the field defaults
+        (``generated`` False), so ``from_metadata({GENERATION_KEY: d}).to_dict()``
+        is ``d`` for every dict the NLG stores.
+        """
         raw = (metadata or {}).get(GENERATION_KEY)
         if not isinstance(raw, Mapping):
             return None
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in raw.items() if k in known}
         values.setdefault("generated", False)
-        if values.get("guardrails") is None:
-            values["guardrails"] = []
         return cls(**values)

@@ -1,8 +1,11 @@
-"""What the submitting actions share: wording, formatting, verification, error handling.
+"""What the submitting actions share: replies, formatting, verification, error handling.
 
-`DatabaseAction` is the base of every action that answers from the store database:
-it opens a session, asks the subclass for the reply, turns database trouble into a
-polite message (and a logged error) and resets the form's one-shot slots.
+Every message an action sends is a response in domain.yml: a `Reply` names it and
+carries the values of its ``{variables}``, formatted here (dates, money) so that
+the wording stays in domain.yml. `DatabaseAction` is the base of every action that
+answers from the store database: it opens a session, asks the subclass for the
+reply, turns database trouble into a polite message (and a logged error) and resets
+the form's one-shot slots.
 """
 
 import logging
@@ -21,14 +24,8 @@ from actions.db import normalise_order_id, session_scope
 
 logger = logging.getLogger(__name__)
 
-DB_UNAVAILABLE = (
-    "I can't reach the order system right now, please try again in a few minutes."
-)
-SUPPORT_HOURS = (
-    "Monday-Friday 8:00-20:00 and Saturday 9:00-17:00 Eastern Time (closed Sunday)"
-)
 RETURN_WINDOW_DAYS = 30
-REFUND_DAYS = "5-7 business days"
+REFUND_DAYS = "5-7 business days"  # the {refund_days} of the responses
 MAX_FREE_TEXT_CHARS = 300  # return reasons and addresses are cut to this length
 
 # Errors that mean "the database is not usable right now": SQLAlchemy's own (including
@@ -37,12 +34,48 @@ MAX_FREE_TEXT_CHARS = 300  # return reasons and addresses are cut to this length
 DATABASE_ERRORS = (SQLAlchemyError, OSError)
 
 
-class CannotAct(Exception):
-    """Raised inside `DatabaseAction.answer` to reply with ``str(exc)`` and stop.
+class Reply:
+    """A message to send: a response in domain.yml and the values of its ``{variables}``.
+
+    ``Reply(response="utter_address_changed", order_id="KC-10425", address="...")``.
+    Rasa fills the response's placeholders from the variables (and from slots, but
+    the actions pass every variable the response uses; tests/actions/test_responses.py
+    checks that). Values are text, already formatted for the customer.
+    """
+
+    __slots__ = ("response", "variables")
+
+    def __init__(self, response: Text, **variables: Text) -> None:
+        self.response = response
+        self.variables = variables
+
+    def send(self, dispatcher: CollectingDispatcher) -> None:
+        """Hand the response and its variables to the dispatcher."""
+        dispatcher.utter_message(response=self.response, **self.variables)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Reply) and (self.response, self.variables) == (
+            other.response, other.variables)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Reply({self.response!r}, **{self.variables!r})"
+
+
+DB_UNAVAILABLE = Reply(response="utter_database_unavailable")
+
+
+class CannotActError(Exception):
+    """Raised inside `DatabaseAction.answer` to send ``reply`` instead and stop.
 
     Used for verification failures and business rules; nothing is written because
     the session rolls back.
     """
+
+    def __init__(self, reply: Reply) -> None:
+        super().__init__(reply.response)
+        self.reply = reply
 
 
 def format_money(cents: int) -> str:
@@ -95,21 +128,15 @@ def load_verified_order(session: Session, tracker: Tracker) -> Tuple[Order, str]
     """Return the order named by the slots and the email that proved ownership.
 
     Checks ownership again even though the form did, so an action that runs without
-    its form never shows another customer's order. Raises `CannotAct` with the text
-    to say when the order id or email is missing, unknown or does not match.
+    its form never shows another customer's order. Raises `CannotActError` with the reply
+    to send when the order id or email is missing, unknown or does not match.
     """
     order_id, email = requested_order(tracker)
     if order_id is None or email is None:
-        raise CannotAct(
-            "I need your order number (like KC-10423) and the email address on the "
-            "order before I can help with that."
-        )
+        raise CannotActError(Reply(response="utter_need_order_and_email"))
     order = find_order(session, order_id)
     if order is None or not customer_owns_order(session, order_id, email):
-        raise CannotAct(
-            f"I couldn't match order {order_id} with that email address, so I can't "
-            "share its details. Please check both and try again."
-        )
+        raise CannotActError(Reply(response="utter_order_not_matched", order_id=order_id))
     return order, email
 
 
@@ -117,7 +144,7 @@ class DatabaseAction(Action, ABC):
     """An action whose reply is computed from the store database in one session.
 
     Subclasses set ``one_shot_slots`` (slots reset to None after every run) and
-    implement `answer`, which returns the text to send. Database errors roll the
+    implement `answer`, which returns the `Reply` to send. Database errors roll the
     session back, are logged, and become `DB_UNAVAILABLE`. Abstract, so the action
     server's scan for `Action` subclasses skips it.
     """
@@ -129,8 +156,8 @@ class DatabaseAction(Action, ABC):
         """The action name the domain lists."""
 
     @abstractmethod
-    def answer(self, session: Session, tracker: Tracker) -> Text:
-        """The reply for this turn; may write through ``session`` or raise `CannotAct`."""
+    def answer(self, session: Session, tracker: Tracker) -> Reply:
+        """The reply for this turn; may write through ``session`` or raise `CannotActError`."""
 
     def reset_events(self) -> List[EventType]:
         """SlotSet events that clear this action's one-shot slots."""
@@ -145,11 +172,11 @@ class DatabaseAction(Action, ABC):
         """Compute the reply in a session, send it, and reset the one-shot slots."""
         try:
             with session_scope() as session:
-                text = self.answer(session, tracker)
-        except CannotAct as refusal:
-            text = str(refusal)
+                reply = self.answer(session, tracker)
+        except CannotActError as refusal:
+            reply = refusal.reply
         except DATABASE_ERRORS:
             logger.exception("%s could not use the store database", self.name())
-            text = DB_UNAVAILABLE
-        dispatcher.utter_message(text=text)
+            reply = DB_UNAVAILABLE
+        reply.send(dispatcher)
         return self.reset_events()

@@ -174,11 +174,6 @@ def dispose_engines() -> None:
         _ENGINES.clear()
 
 
-def create_schema(url: Optional[str] = None) -> None:
-    """Create any missing tables in the database at ``url`` (or the configured one)."""
-    Base.metadata.create_all(get_engine(url))
-
-
 @contextmanager
 def session_scope(url: Optional[str] = None) -> Iterator[Session]:
     """Yield a `Session` that commits on success and rolls back on any exception.

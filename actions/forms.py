@@ -8,6 +8,8 @@ email on file. Business rules (can it still be cancelled?) are left to the
 submitting actions, which explain why they cannot act.
 
 Each ``validate_<slot>`` method returns a dict of slot values; None re-asks the slot.
+What they say are responses in domain.yml (``utter_order_id_hint``, ``utter_email_hint``,
+...), sent with the variables they use.
 """
 
 import logging
@@ -24,38 +26,7 @@ from actions.db import find_order, normalise_email, normalise_order_id, session_
 
 logger = logging.getLogger(__name__)
 
-ORDER_ID_HINT = (
-    "That doesn't look like an order number. Order numbers look like KC-10423 "
-    "(KC- and five digits); you'll find yours in the confirmation email. "
-    "To do something else instead, just say \"never mind\"."
-)
-EMAIL_HINT = (
-    "That doesn't look like an email address. Could you type it again, like "
-    "name@example.com?"
-)
-RETURN_REASON_HINT = "Could you tell me in a few words why you're returning it?"
-NEW_ADDRESS_HINT = (
-    "That address looks incomplete. Please give the full address with the house "
-    "number, street, city and ZIP or postal code."
-)
-
 SlotDict = Dict[Text, Any]
-
-
-def unknown_order_message(order_id: str) -> str:
-    """What to say when ``order_id`` is well-formed but not in the store."""
-    return (
-        f"I couldn't find order {order_id}. Please check the number: order numbers "
-        "look like KC-10423 (KC- and five digits)."
-    )
-
-
-def email_mismatch_message(order_id: str) -> str:
-    """What to say when an email is not the one on ``order_id`` (never reveals it)."""
-    return (
-        f"That email address doesn't match the one on order {order_id}. Please give the "
-        "email address you used when you placed the order."
-    )
 
 
 def _owner_email(order_id: str) -> Optional[str]:
@@ -86,16 +57,16 @@ class OrderVerificationMixin:
         """Normalise the order id; unknown or malformed ids are re-asked with a hint."""
         order_id = normalise_order_id(slot_text(slot_value))
         if order_id is None:
-            dispatcher.utter_message(text=ORDER_ID_HINT)
+            dispatcher.utter_message(response="utter_order_id_hint")
             return {"order_id": None}
         try:
             owner_email = _owner_email(order_id)
         except DATABASE_ERRORS:
             logger.exception("Could not look up order %s", order_id)
-            dispatcher.utter_message(text=DB_UNAVAILABLE)
+            DB_UNAVAILABLE.send(dispatcher)
             return {"order_id": None}
         if owner_email is None:
-            dispatcher.utter_message(text=unknown_order_message(order_id))
+            dispatcher.utter_message(response="utter_order_not_found", order_id=order_id)
             return {"order_id": None}
 
         slots: SlotDict = {"order_id": order_id}
@@ -108,9 +79,7 @@ class OrderVerificationMixin:
             slots["verified_email"] = known_email
         else:
             # An email given earlier (e.g. for another order) does not own this one.
-            dispatcher.utter_message(
-                text=f"To keep orders private, I need the email address on order {order_id}."
-            )
+            dispatcher.utter_message(response="utter_email_needed_for_order", order_id=order_id)
             slots.update(email=None, verified_email=None)
         return slots
 
@@ -124,7 +93,7 @@ class OrderVerificationMixin:
         """Check the email is well-formed and, once the order is known, that it owns it."""
         email = normalise_email(slot_text(slot_value))
         if email is None:
-            dispatcher.utter_message(text=EMAIL_HINT)
+            dispatcher.utter_message(response="utter_email_hint")
             return {"email": None, "verified_email": None}
         order_id = normalise_order_id(slot_text(tracker.get_slot("order_id")))
         if order_id is None:
@@ -133,12 +102,12 @@ class OrderVerificationMixin:
             owner_email = _owner_email(order_id)
         except DATABASE_ERRORS:
             logger.exception("Could not verify the email for order %s", order_id)
-            dispatcher.utter_message(text=DB_UNAVAILABLE)
+            DB_UNAVAILABLE.send(dispatcher)
             return {"email": None, "verified_email": None}
         if owner_email is None:
             return {"email": email, "verified_email": None}  # validate_order_id re-asks
         if email != owner_email:
-            dispatcher.utter_message(text=email_mismatch_message(order_id))
+            dispatcher.utter_message(response="utter_email_not_matched", order_id=order_id)
             return {"email": None, "verified_email": None}
         return {"email": email, "verified_email": email}
 
@@ -173,7 +142,7 @@ class ValidateReturnForm(OrderVerificationMixin, FormValidationAction):
         """Keep a reason of at least 3 characters (whitespace collapsed, max 300)."""
         reason = clean_reason(slot_text(slot_value))
         if reason is None:
-            dispatcher.utter_message(text=RETURN_REASON_HINT)
+            dispatcher.utter_message(response="utter_return_reason_hint")
         return {"return_reason": reason}
 
 
@@ -193,7 +162,7 @@ class ValidateChangeAddressForm(OrderVerificationMixin, FormValidationAction):
         """Keep an address of at least 10 characters that contains a digit."""
         address = clean_address(slot_text(slot_value))
         if address is None:
-            dispatcher.utter_message(text=NEW_ADDRESS_HINT)
+            dispatcher.utter_message(response="utter_new_address_hint")
         return {"new_address": address}
 
 
@@ -213,5 +182,5 @@ class ValidateHandoffForm(FormValidationAction):
         """Keep a well-formed email (lower-cased) so the support team can reply."""
         email = normalise_email(slot_text(slot_value))
         if email is None:
-            dispatcher.utter_message(text=EMAIL_HINT)
+            dispatcher.utter_message(response="utter_email_hint")
         return {"email": email}

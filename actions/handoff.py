@@ -2,6 +2,8 @@
 
 Opens a support ticket holding the conversation's sender id, the customer's email
 and a short summary: the last three user messages, each cut to 200 characters.
+The customer gets ``utter_ticket_opened`` (domain.yml), whose support hours come
+from the ``support_hours`` slot.
 """
 
 from typing import Any, Dict, Iterable, List, Text
@@ -9,7 +11,7 @@ from typing import Any, Dict, Iterable, List, Text
 from rasa_sdk import Tracker
 from sqlalchemy.orm import Session
 
-from actions.common import SUPPORT_HOURS, CannotAct, DatabaseAction, slot_text
+from actions.common import CannotActError, DatabaseAction, Reply, slot_text
 from actions.db import Ticket, normalise_email, utcnow
 
 SUMMARY_MESSAGES = 3  # how many of the latest user messages go into a ticket
@@ -54,13 +56,11 @@ class ActionHandoff(DatabaseAction):
     def name(self) -> Text:
         return "action_handoff"
 
-    def answer(self, session: Session, tracker: Tracker) -> Text:
-        """Create the ticket; raise `CannotAct` when there is no usable email."""
+    def answer(self, session: Session, tracker: Tracker) -> Reply:
+        """Create the ticket; raise `CannotActError` when there is no usable email."""
         email = normalise_email(slot_text(tracker.get_slot("email")))
         if email is None:
-            raise CannotAct(
-                "I need your email address so our support team can reply to you."
-            )
+            raise CannotActError(Reply(response="utter_handoff_email_missing"))
         ticket = Ticket(
             customer_email=email,
             summary=conversation_summary(tracker.events),
@@ -70,8 +70,6 @@ class ActionHandoff(DatabaseAction):
         )
         session.add(ticket)
         session.flush()  # assigns ticket.id
-        return (
-            f"I've opened ticket {ticket_reference(ticket.id)} and passed our "
-            f"conversation to the support team. A person will reply by email to {email} "
-            f"within one business day. Our support hours are {SUPPORT_HOURS}."
-        )
+        # {support_hours} is filled from its slot: domain.yml is the one place they are written.
+        return Reply(response="utter_ticket_opened", ticket_reference=ticket_reference(ticket.id),
+                     email=email)

@@ -2,9 +2,12 @@
 
 Each one re-checks that the email in the slots owns the order (see
 `actions.common.load_verified_order`) and says why it cannot act when a business
-rule forbids it: cancelling and address changes only while ``processing``.
+rule forbids it: cancelling and address changes only while ``processing``. What
+they say are the ``utter_order_status_*``, ``utter_cancel_*``, ``utter_order_cancelled``
+and ``utter_address_*`` responses in domain.yml.
 """
 
+import logging
 from datetime import datetime, timedelta
 from typing import Any, Dict, List, Text
 
@@ -13,10 +16,12 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
-from actions.common import REFUND_DAYS, RETURN_WINDOW_DAYS, CannotAct, DatabaseAction
+from actions.common import REFUND_DAYS, RETURN_WINDOW_DAYS, CannotActError, DatabaseAction, Reply
 from actions.common import clean_address, format_date, format_money, load_verified_order
 from actions.common import requested_order, return_reference, slot_text
 from actions.db import Order, Return, utcnow
+
+logger = logging.getLogger(__name__)
 
 SHIP_WITHIN_BUSINESS_DAYS = 2
 
@@ -36,57 +41,61 @@ def describe_items(order: Order) -> str:
     return ", ".join(f"{item.quantity} x {item.product}" for item in order.items)
 
 
-def describe_status(order: Order, now: datetime) -> str:
-    """One or two sentences on where ``order`` stands at ``now`` (naive UTC)."""
+def order_and_items(order: Order) -> str:
+    """The order id and its lines: "KC-10423 (1 x Aero Blender)" (just the id without lines)."""
     items = describe_items(order)
-    head = f"Order {order.id} ({items})" if items else f"Order {order.id}"
+    return f"{order.id} ({items})" if items else order.id
+
+
+def status_reply(order: Order, now: datetime) -> Reply:
+    """Where ``order`` stands at ``now`` (naive UTC), leaving its returns out."""
+    label = order_and_items(order)
     if order.status == "processing":
         expected = add_business_days(order.placed_at, SHIP_WITHIN_BUSINESS_DAYS)
-        when = (
-            f"by {format_date(expected)}"
-            if expected.date() >= now.date()
-            else "within the next business day"
-        )
-        return (
-            f"{head} was placed on {format_date(order.placed_at)} and is being "
-            f"prepared. It should ship {when}."
-        )
+        if expected.date() >= now.date():
+            return Reply(response="utter_order_status_processing", order_and_items=label,
+                         placed_on=format_date(order.placed_at), ship_by=format_date(expected))
+        return Reply(response="utter_order_status_processing_overdue", order_and_items=label,
+                     placed_on=format_date(order.placed_at))
     if order.status == "shipped":
-        carrier = order.carrier or "our carrier"
-        tracking = (
-            f"; the tracking number is {order.tracking_number}" if order.tracking_number else ""
-        )
-        return (
-            f"{head} shipped on {format_date(order.shipped_at)} with {carrier}{tracking}. "
-            "Standard delivery takes 3-5 business days."
-        )
+        shipped_on = format_date(order.shipped_at)
+        if order.carrier and order.tracking_number:
+            return Reply(response="utter_order_status_shipped", order_and_items=label,
+                         shipped_on=shipped_on, carrier=order.carrier,
+                         tracking_number=order.tracking_number)
+        if order.carrier:
+            return Reply(response="utter_order_status_shipped_untracked", order_and_items=label,
+                         shipped_on=shipped_on, carrier=order.carrier)
+        if order.tracking_number:
+            return Reply(response="utter_order_status_shipped_no_carrier",
+                         order_and_items=label, shipped_on=shipped_on,
+                         tracking_number=order.tracking_number)
+        return Reply(response="utter_order_status_shipped_no_carrier_untracked",
+                     order_and_items=label, shipped_on=shipped_on)
     if order.status == "delivered":
-        return f"{head} was delivered on {format_date(order.delivered_at)}."
-    return (
-        f"{head} was cancelled on {format_date(order.cancelled_at)}. The refund of "
-        f"{format_money(order.total_cents)} goes back to your original payment method "
-        f"within {REFUND_DAYS} of the cancellation."
-    )
+        return Reply(response="utter_order_status_delivered", order_and_items=label,
+                     delivered_on=format_date(order.delivered_at))
+    return Reply(response="utter_order_status_cancelled", order_and_items=label,
+                 cancelled_on=format_date(order.cancelled_at),
+                 refund_amount=format_money(order.total_cents), refund_days=REFUND_DAYS)
 
 
-def describe_return(ret: Return) -> str:
-    """Where a return and its refund stand."""
+def returned_status_reply(order: Order, ret: Return) -> Reply:
+    """Where a delivered ``order`` and its return ``ret`` (and its refund) stand."""
+    label, delivered_on = order_and_items(order), format_date(order.delivered_at)
     reference, amount = return_reference(ret.id), format_money(ret.refund_cents)
     if ret.status == "refunded":
-        return (
-            f"Return {reference} is complete: {amount} was refunded to your original "
-            f"payment method on {format_date(ret.refunded_at)}."
-        )
+        return Reply(response="utter_order_status_return_refunded", order_and_items=label,
+                     delivered_on=delivered_on, return_reference=reference,
+                     refund_amount=amount, refunded_on=format_date(ret.refunded_at))
     if ret.status == "received":
-        return (
-            f"Return {reference} has arrived at our warehouse; the refund of {amount} "
-            f"goes back to your original payment method within {REFUND_DAYS}."
-        )
-    return (
-        f"Return {reference} was requested on {format_date(ret.created_at)}. Once the "
-        f"items reach our warehouse, the refund of {amount} goes back to your original "
-        f"payment method within {REFUND_DAYS}."
-    )
+        return Reply(response="utter_order_status_return_received", order_and_items=label,
+                     delivered_on=delivered_on, return_reference=reference,
+                     refund_amount=amount, refund_days=REFUND_DAYS)
+    return Reply(response="utter_order_status_return_requested", order_and_items=label,
+                 delivered_on=delivered_on, return_reference=reference,
+                 requested_on=format_date(ret.created_at), refund_amount=amount,
+                 refund_days=REFUND_DAYS)
 
 
 class ActionOrderStatus(DatabaseAction):
@@ -95,39 +104,44 @@ class ActionOrderStatus(DatabaseAction):
     def name(self) -> Text:
         return "action_order_status"
 
-    def answer(self, session: Session, tracker: Tracker) -> Text:
-        """Describe the verified order and its returns in one message."""
+    def answer(self, session: Session, tracker: Tracker) -> Reply:
+        """Describe the verified order and its return in one message.
+
+        Only a delivered order can be returned, once (`actions.returns`). Should the
+        database hold more, the latest return of a delivered order is described, and
+        the returns of an order in any other state are left out (logged).
+        """
         order, _ = load_verified_order(session, tracker)
-        parts = [describe_status(order, utcnow())]
-        parts.extend(describe_return(ret) for ret in order.returns)
-        return " ".join(parts)
+        if not order.returns:
+            return status_reply(order, utcnow())
+        if order.status != "delivered" or len(order.returns) > 1:
+            logger.warning("Order %s is %s and has %d returns; describing %s.", order.id,
+                           order.status, len(order.returns),
+                           "the latest" if order.status == "delivered" else "none")
+        if order.status != "delivered":
+            return status_reply(order, utcnow())
+        return returned_status_reply(order, order.returns[-1])
 
 
-def cannot_cancel_reason(order: Order, now: datetime) -> str:
+def cannot_cancel_reason(order: Order, now: datetime) -> Reply:
     """Why an order that is no longer ``processing`` cannot be cancelled."""
     if order.status == "shipped":
-        return (
-            f"Order {order.id} already shipped on {format_date(order.shipped_at)}, so it "
-            "can't be cancelled any more. Once it's delivered you can return it within "
-            f"{RETURN_WINDOW_DAYS} days for a refund; the return label is free."
-        )
+        return Reply(response="utter_cancel_refused_shipped", order_id=order.id,
+                     shipped_on=format_date(order.shipped_at),
+                     return_window_days=str(RETURN_WINDOW_DAYS))
     if order.status == "delivered":
         deadline = order.delivered_at + timedelta(days=RETURN_WINDOW_DAYS)
-        window = (
-            f"You can still return it until {format_date(deadline)}: just ask me to "
-            "start a return."
-            if now <= deadline
-            else f"Its {RETURN_WINDOW_DAYS}-day return window closed on {format_date(deadline)}."
-        )
-        return (
-            f"Order {order.id} was delivered on {format_date(order.delivered_at)}, so it "
-            f"can't be cancelled. {window}"
-        )
-    return (
-        f"Order {order.id} was already cancelled on {format_date(order.cancelled_at)}; "
-        f"the refund of {format_money(order.total_cents)} goes back to your original "
-        "payment method."
-    )
+        if now <= deadline:
+            return Reply(response="utter_cancel_refused_delivered", order_id=order.id,
+                         delivered_on=format_date(order.delivered_at),
+                         return_deadline=format_date(deadline))
+        return Reply(response="utter_cancel_refused_delivered_window_closed",
+                     order_id=order.id, delivered_on=format_date(order.delivered_at),
+                     return_window_days=str(RETURN_WINDOW_DAYS),
+                     return_deadline=format_date(deadline))
+    return Reply(response="utter_cancel_refused_cancelled", order_id=order.id,
+                 cancelled_on=format_date(order.cancelled_at),
+                 refund_amount=format_money(order.total_cents))
 
 
 class ActionCancelOrder(DatabaseAction):
@@ -147,24 +161,23 @@ class ActionCancelOrder(DatabaseAction):
         """Leave the order alone unless ``cancel_confirmed`` is True; else cancel it."""
         if tracker.get_slot("cancel_confirmed") is not True:
             order_id, _ = requested_order(tracker)
-            name = f"order {order_id}" if order_id else "your order"
-            dispatcher.utter_message(text=f"Okay, I haven't cancelled {name}; it stays as it is.")
+            if order_id:
+                dispatcher.utter_message(response="utter_cancel_declined", order_id=order_id)
+            else:
+                dispatcher.utter_message(response="utter_cancel_declined_no_order")
             return self.reset_events()
         return await super().run(dispatcher, tracker, domain)
 
-    def answer(self, session: Session, tracker: Tracker) -> Text:
+    def answer(self, session: Session, tracker: Tracker) -> Reply:
         """Cancel the verified order if it is still processing; else say why not."""
         order, _ = load_verified_order(session, tracker)
         now = utcnow()
         if order.status != "processing":
-            raise CannotAct(cannot_cancel_reason(order, now))
+            raise CannotActError(cannot_cancel_reason(order, now))
         order.status = "cancelled"
         order.cancelled_at = now
-        return (
-            f"Done: order {order.id} is cancelled. The refund of "
-            f"{format_money(order.total_cents)} goes back to your original payment "
-            f"method in {REFUND_DAYS}."
-        )
+        return Reply(response="utter_order_cancelled", order_id=order.id,
+                     refund_amount=format_money(order.total_cents), refund_days=REFUND_DAYS)
 
 
 class ActionChangeAddress(DatabaseAction):
@@ -175,26 +188,21 @@ class ActionChangeAddress(DatabaseAction):
     def name(self) -> Text:
         return "action_change_address"
 
-    def answer(self, session: Session, tracker: Tracker) -> Text:
+    def answer(self, session: Session, tracker: Tracker) -> Reply:
         """Store ``new_address`` on the verified order if it has not shipped yet."""
         order, _ = load_verified_order(session, tracker)
         address = clean_address(slot_text(tracker.get_slot("new_address")))
         if address is None:
-            raise CannotAct(
-                "I need the full new address, with house number, street, city and ZIP "
-                "or postal code, to change it."
-            )
+            raise CannotActError(Reply(response="utter_address_incomplete"))
         if order.status == "shipped":
-            raise CannotAct(
-                f"Order {order.id} already shipped on {format_date(order.shipped_at)}, so "
-                "I can't change its address any more."
-            )
+            raise CannotActError(Reply(response="utter_address_refused_shipped", order_id=order.id,
+                                       shipped_on=format_date(order.shipped_at)))
         if order.status == "delivered":
-            raise CannotAct(
-                f"Order {order.id} was already delivered on "
-                f"{format_date(order.delivered_at)}, so its address can't be changed."
-            )
+            raise CannotActError(Reply(response="utter_address_refused_delivered",
+                                       order_id=order.id,
+                                       delivered_on=format_date(order.delivered_at)))
         if order.status == "cancelled":
-            raise CannotAct(f"Order {order.id} was cancelled, so there's no address to change.")
+            raise CannotActError(Reply(response="utter_address_refused_cancelled",
+                                       order_id=order.id))
         order.shipping_address = address
-        return f"Done: order {order.id} will now ship to {address}."
+        return Reply(response="utter_address_changed", order_id=order.id, address=address)

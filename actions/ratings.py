@@ -15,6 +15,9 @@ means helpful and deny not helpful. A found reply is recorded as the
 ``reply_rating`` slot (see `rating_record`) and thanked for; anything else gets
 ``utter_rating_unknown``, a logged warning and no slot. A reply may be rated
 again: every rating is its own SlotSet event, and the latest one wins.
+
+The intent, action, slot, rating and metadata names are shared with components/
+through ``shared_names``.
 """
 
 import logging
@@ -25,11 +28,9 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-logger = logging.getLogger(__name__)
+from shared_names import GENERATION_KEY, HELPFUL, NOT_HELPFUL, RATE_ACTION, RATING_SLOT
 
-HELPFUL = "helpful"
-NOT_HELPFUL = "not_helpful"
-RATING_SLOT = "reply_rating"
+logger = logging.getLogger(__name__)
 
 # Accepted spellings of a rating, compared after lower-casing and turning "-",
 # "_" and runs of spaces into one space. Anything else is a malformed rating.
@@ -65,7 +66,7 @@ def generation_of(event: Dict[Text, Any]) -> Optional[Dict[Text, Any]]:
     """The ``generation`` metadata of a bot event that has a reply_id, else None."""
     if event.get("event") != "bot":
         return None
-    generation = (event.get("metadata") or {}).get("generation")
+    generation = (event.get("metadata") or {}).get(GENERATION_KEY)
     if isinstance(generation, dict) and generation.get("reply_id"):
         return generation
     return None
@@ -125,7 +126,7 @@ class ActionRateReply(Action):
     """Records a rating of a generated reply as the ``reply_rating`` slot."""
 
     def name(self) -> Text:
-        return "action_rate_reply"
+        return RATE_ACTION
 
     async def run(
         self,
@@ -147,8 +148,8 @@ class ActionRateReply(Action):
                 problem = "the rating is neither helpful nor not_helpful"
             # No message text in the log: it is the customer's.
             logger.warning(
-                "action_rate_reply recorded nothing for reply_id %r: %s (rating entity "
-                "%r, intent %r).",
+                "%s recorded nothing for reply_id %r: %s (rating entity %r, intent %r).",
+                RATE_ACTION,
                 reply_id if generation is None else generation["reply_id"],
                 problem,
                 entity_value(message, "rating"),

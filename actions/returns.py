@@ -3,6 +3,7 @@
 Store rule: a whole order can be returned within 30 days of delivery, with a free
 prepaid label sent by email; the refund goes back to the original payment method
 5-7 business days after the return reaches the warehouse. One return per order.
+What it says are the ``utter_return_*`` responses in domain.yml.
 """
 
 from datetime import datetime, timedelta
@@ -11,7 +12,7 @@ from typing import Text
 from rasa_sdk import Tracker
 from sqlalchemy.orm import Session
 
-from actions.common import REFUND_DAYS, RETURN_WINDOW_DAYS, CannotAct, DatabaseAction
+from actions.common import REFUND_DAYS, RETURN_WINDOW_DAYS, CannotActError, DatabaseAction, Reply
 from actions.common import clean_reason, format_date, format_money, load_verified_order
 from actions.common import return_reference, slot_text
 from actions.db import Order, Return, returns_for_order, utcnow
@@ -23,47 +24,31 @@ def return_deadline(order: Order) -> datetime:
 
 
 def check_returnable(order: Order, now: datetime) -> None:
-    """Raise `CannotAct` with the reason when ``order`` cannot be returned at ``now``."""
+    """Raise `CannotActError` with the reason when ``order`` cannot be returned at ``now``."""
     if order.status == "processing":
-        raise CannotAct(
-            f"Order {order.id} hasn't shipped yet, so there's nothing to return. If you "
-            "no longer want it, I can cancel it for you instead."
-        )
+        raise CannotActError(Reply(response="utter_return_refused_processing", order_id=order.id))
     if order.status == "shipped":
-        raise CannotAct(
-            f"Order {order.id} is still on its way (it shipped on "
-            f"{format_date(order.shipped_at)}). Once it's delivered you have "
-            f"{RETURN_WINDOW_DAYS} days to return it."
-        )
+        raise CannotActError(Reply(response="utter_return_refused_shipped", order_id=order.id,
+                                   shipped_on=format_date(order.shipped_at),
+                                   return_window_days=str(RETURN_WINDOW_DAYS)))
     if order.status == "cancelled":
-        raise CannotAct(
-            f"Order {order.id} was cancelled, so there's nothing to return; its refund "
-            "goes back to your original payment method."
-        )
+        raise CannotActError(Reply(response="utter_return_refused_cancelled", order_id=order.id))
     if now > return_deadline(order):
-        raise CannotAct(
-            f"Order {order.id} was delivered on {format_date(order.delivered_at)}, and "
-            f"our {RETURN_WINDOW_DAYS}-day return window closed on "
-            f"{format_date(return_deadline(order))}, so I can't open a return. If an "
-            "item is faulty it may still be covered by our warranty: ask me to connect "
-            "you with a person."
-        )
+        raise CannotActError(Reply(response="utter_return_refused_window_closed", order_id=order.id,
+                                   delivered_on=format_date(order.delivered_at),
+                                   return_window_days=str(RETURN_WINDOW_DAYS),
+                                   return_deadline=format_date(return_deadline(order))))
 
 
-def existing_return_message(order: Order, ret: Return) -> str:
+def existing_return_reply(order: Order, ret: Return) -> Reply:
     """Why a second return cannot be opened for ``order``."""
     reference = return_reference(ret.id)
     if ret.status == "refunded":
-        return (
-            f"Order {order.id} was already returned ({reference}) and "
-            f"{format_money(ret.refund_cents)} was refunded on "
-            f"{format_date(ret.refunded_at)}."
-        )
-    return (
-        f"There's already a return open for order {order.id}: {reference}, requested on "
-        f"{format_date(ret.created_at)}. The prepaid label was sent by email; there's "
-        "no need to open another one."
-    )
+        return Reply(response="utter_return_exists_refunded", order_id=order.id,
+                     return_reference=reference, refund_amount=format_money(ret.refund_cents),
+                     refunded_on=format_date(ret.refunded_at))
+    return Reply(response="utter_return_exists", order_id=order.id, return_reference=reference,
+                 requested_on=format_date(ret.created_at))
 
 
 class ActionOpenReturn(DatabaseAction):
@@ -74,17 +59,17 @@ class ActionOpenReturn(DatabaseAction):
     def name(self) -> Text:
         return "action_open_return"
 
-    def answer(self, session: Session, tracker: Tracker) -> Text:
-        """Open the return and say its id; raise `CannotAct` when a rule forbids it."""
+    def answer(self, session: Session, tracker: Tracker) -> Reply:
+        """Open the return and say its id; raise `CannotActError` when a rule forbids it."""
         order, email = load_verified_order(session, tracker)
         reason = clean_reason(slot_text(tracker.get_slot("return_reason")))
         if reason is None:
-            raise CannotAct("Please tell me in a few words why you're returning the order.")
+            raise CannotActError(Reply(response="utter_return_reason_missing"))
         now = utcnow()
         check_returnable(order, now)
         existing = returns_for_order(session, order.id)
         if existing:
-            raise CannotAct(existing_return_message(order, existing[-1]))
+            raise CannotActError(existing_return_reply(order, existing[-1]))
         ret = Return(
             order_id=order.id,
             reason=reason,
@@ -94,9 +79,6 @@ class ActionOpenReturn(DatabaseAction):
         )
         session.add(ret)
         session.flush()  # assigns ret.id
-        return (
-            f"I've opened return {return_reference(ret.id)} for order {order.id}. A "
-            f"prepaid return label is on its way to {email}. Once the items reach our "
-            f"warehouse, the refund of {format_money(ret.refund_cents)} goes back to "
-            f"your original payment method within {REFUND_DAYS}."
-        )
+        return Reply(response="utter_return_opened", return_reference=return_reference(ret.id),
+                     order_id=order.id, email=email,
+                     refund_amount=format_money(ret.refund_cents), refund_days=REFUND_DAYS)

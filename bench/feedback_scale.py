@@ -34,6 +34,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.report import machine, write_section  # noqa: E402 - after the path fix
+from shared_names import (  # noqa: E402
+    GENERATION_KEY, GPT_RESPONSE, HELPFUL, NOT_HELPFUL, RATE_ACTION, RATE_INTENT, RATING_SLOT,
+    GenerationRecord,
+)
 
 MARK = "<!-- feedback-scale -->"
 
@@ -85,21 +89,21 @@ def conversation_events(i: int, start: float, rng: random.Random):
         events += [
             UserUttered(rng.choice(OPEN_QUESTIONS), {"name": "product_question",
                         "confidence": 0.7}, timestamp=t),
-            ActionExecuted("utter_gpt_reply", timestamp=t),
+            ActionExecuted(GPT_RESPONSE, timestamp=t),
             BotUttered(rng.choice(REPLIES), timestamp=t + 0.2,
-                       metadata={"utter_action": "utter_gpt_reply", "generation": {
-                           "generated": True, "fallback": None, "reply_id": reply_id,
-                           "model_version": "kestrel-gpt-bench", "latency_ms": 110.0}}),
+                       metadata={"utter_action": GPT_RESPONSE, GENERATION_KEY: GenerationRecord(
+                           generated=True, model_version="kestrel-gpt-bench", latency_ms=110.0,
+                           reply_id=reply_id).to_dict()}),
             ActionExecuted("action_listen", timestamp=t + 0.2)]
         if rng.random() < 0.4:
-            value = "helpful" if rng.random() < 0.75 else "not_helpful"
+            value = HELPFUL if rng.random() < 0.75 else NOT_HELPFUL
             events += [
-                UserUttered(f'/rate_reply{{"rating": "{value}", "reply_id": "{reply_id}"}}',
-                            {"name": "rate_reply", "confidence": 1.0}, timestamp=t + 4),
-                ActionExecuted("action_rate_reply", timestamp=t + 4),
-                SlotSet("reply_rating", {"reply_id": reply_id, "rating": value,
-                                         "model_version": "kestrel-gpt-bench",
-                                         "generated": True, "rated_at": t + 4}, timestamp=t + 4),
+                UserUttered(f'/{RATE_INTENT}{{"rating": "{value}", "reply_id": "{reply_id}"}}',
+                            {"name": RATE_INTENT, "confidence": 1.0}, timestamp=t + 4),
+                ActionExecuted(RATE_ACTION, timestamp=t + 4),
+                SlotSet(RATING_SLOT, {"reply_id": reply_id, "rating": value,
+                                      "model_version": "kestrel-gpt-bench",
+                                      "generated": True, "rated_at": t + 4}, timestamp=t + 4),
                 ActionExecuted("action_listen", timestamp=t + 4)]
     return events
 

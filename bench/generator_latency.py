@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-from bench.report import machine, write_section  # noqa: E402 - after the path fix
+from bench.report import machine, write_section
 
 MARK = "<!-- generator-latency -->"
 
@@ -48,16 +48,21 @@ PROMPTS = [
 
 
 def load_generator(model: str):
-    """Loads the archive as `rasa run` does; the GPT policy registers the generator."""
+    """Loads the archive as `rasa run` does; the GPT policy registers the generator.
+
+    Returns:
+        (the generator, the archive's domain responses): the NLG takes its
+        canned fallback text from the responses, as in the server.
+    """
     from rasa.core.agent import Agent
 
     from components.generator import registry
 
-    Agent.load(model)
+    agent = Agent.load(model)
     generator = registry.active()
     if generator is None:
         raise SystemExit(f"{model} holds no GPTPolicy generator; run `make train` first.")
-    return generator
+    return generator, agent.domain.responses
 
 
 def latency_40_tokens(generator, runs: int):
@@ -100,11 +105,16 @@ async def _stall(make_reply, replies: int) -> float:
     return worst
 
 
-def stall_figures(generator, replies: int = 10):
-    """(stall in the loop, stall through GenerativeNLG), both in ms."""
+def stall_figures(generator, responses: dict, replies: int = 10):
+    """(stall in the loop, stall through GenerativeNLG), both in ms.
+
+    ``responses`` are the domain's; the NLG generates the response that the
+    loaded GPT policy registered (``registry.response()``).
+    """
     from rasa.shared.core.events import UserUttered
     from rasa.shared.core.trackers import DialogueStateTracker
 
+    from components.generator import registry
     from components.generator.config import GenerationConfig
     from components.generator.prompt import Turn
     from components.nlg.generative_nlg import GenerativeNLG
@@ -118,7 +128,7 @@ def stall_figures(generator, replies: int = 10):
 
     async def via_nlg(text):
         tracker = DialogueStateTracker.from_events("bench", [UserUttered(text)])
-        await nlg.generate("utter_gpt_reply", tracker, "rest", domain_responses={})
+        await nlg.generate(registry.response(), tracker, "rest", domain_responses=responses)
 
     return asyncio.run(_stall(in_loop, replies)), asyncio.run(_stall(via_nlg, replies))
 
@@ -165,9 +175,9 @@ def main() -> None:
     if args.runs < 1:
         parser.error("--runs has to be >= 1")
 
-    generator = load_generator(args.model)
+    generator, responses = load_generator(args.model)
     times = latency_40_tokens(generator, args.runs)
-    in_loop, via_nlg = stall_figures(generator)
+    in_loop, via_nlg = stall_figures(generator, responses)
     figures = {
         "command": " ".join(["python bench/generator_latency.py"] + sys.argv[1:]),
         "date": datetime.now().strftime("%Y-%m-%d"), "machine": machine(),

@@ -82,6 +82,7 @@ from bench.conversations import (  # noqa: E402 - after the path fix
     customer_script, post_message,
 )
 from bench.report import machine, median_spread, write_section  # noqa: E402
+from shared_names import GENERATION_KEY, GPT_RESPONSE, RATE_INTENT  # noqa: E402
 
 MARK = "<!-- load-test -->"              # closed loop, no think time
 MARK_THINK = "<!-- load-test-think -->"  # with --think: a section of its own
@@ -94,7 +95,6 @@ RATIO_TARGET = 1.3         # scripted p95 with GPT / without, at TARGET_USERS
 TARGET_USERS = 8
 OPEN_P95_TARGET_MS = 1000.0
 REQUEST_TIMEOUT_S = 120.0
-GPT_RESPONSE = "utter_gpt_reply"
 
 
 # --- pure parts ---------------------------------------------------------------
@@ -128,7 +128,7 @@ def reply_source(status: int, body: Any) -> str:
         return "error"
     for message in body:
         for button in (message.get("buttons") or []) if isinstance(message, dict) else []:
-            if str(button.get("payload", "")).startswith("/rate_reply"):
+            if str(button.get("payload", "")).startswith(f"/{RATE_INTENT}"):
                 return "generated"
     return "replied"
 
@@ -234,7 +234,7 @@ def answer_label(actions: List[str], bots: List[dict]) -> str:
     for bot in bots:
         meta = bot.get("metadata") or {}
         if meta.get("utter_action") == GPT_RESPONSE:
-            generation = meta.get("generation") or {}
+            generation = meta.get(GENERATION_KEY) or {}
             if generation.get("generated"):
                 return "generated"
             return f"fallback: {generation.get('fallback') or 'unknown'}"
@@ -412,7 +412,7 @@ class CpuMeter:
 # --- servers ------------------------------------------------------------------
 
 def rasa_env(**extra: str) -> dict:
-    from tests.e2e_fixtures import rasa_env as env  # noqa: PLC0415 - imports pytest
+    from tests.e2e_fixtures import rasa_env as env
 
     return env(**extra)
 
@@ -423,7 +423,7 @@ def action_server(tmp: Path) -> Iterator[dict]:
 
     Yields {"url", "db_url", "process"}: tests/e2e_fixtures.py's run_action_server.
     """
-    from tests.e2e_fixtures import run_action_server  # noqa: PLC0415 - imports pytest
+    from tests.e2e_fixtures import run_action_server
 
     with run_action_server(tmp) as server:
         yield server
@@ -434,7 +434,7 @@ def train_without_gpt(tmp: Path, config_file: Path) -> dict:
 
     Returns {"model", "wall_s", "log", "trained", "restored"}.
     """
-    from tests.e2e_fixtures import RASA  # noqa: PLC0415
+    from tests.e2e_fixtures import RASA
 
     config = no_gpt_config(yaml.safe_load(config_file.read_text()))
     config_path = tmp / "config-nogpt.yml"
@@ -457,7 +457,7 @@ def train_without_gpt(tmp: Path, config_file: Path) -> dict:
 
 def stored_events(tracker_url: str, senders: Sequence[str]) -> Dict[str, List[tuple]]:
     """Every stored (type_name, data) event of ``senders``, in order."""
-    import sqlalchemy as sa  # noqa: PLC0415
+    import sqlalchemy as sa
 
     out: Dict[str, List[tuple]] = {s: [] for s in senders}
     engine = sa.create_engine(tracker_url)
@@ -491,7 +491,7 @@ def answer_counts(records: List[dict]) -> Dict[str, Dict[str, int]]:
 
 async def warm_up(url: str) -> None:
     """One conversation per scripted episode and three open-ended questions, not measured."""
-    import aiohttp  # noqa: PLC0415
+    import aiohttp
 
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=300)) as session:
         for n, episode in enumerate(FORM_EPISODES + SINGLE_EPISODES):
@@ -503,7 +503,7 @@ async def warm_up(url: str) -> None:
 
 def measure_variant(name: str, model: str, tmp: Path, args) -> dict:
     """Serves ``model`` and drives every level ``args.runs`` times; returns its cells."""
-    from tests.e2e_fixtures import rasa_server  # noqa: PLC0415
+    from tests.e2e_fixtures import rasa_server
 
     tmp.mkdir(parents=True, exist_ok=True)
     cells = []
@@ -744,10 +744,10 @@ of `{GPT_RESPONSE}` (`no_generator` in the variant without GPT, which has no gen
 
 def plot(result: dict, path: Path) -> None:
     """p95 per turn type vs concurrent customers, both variants, min-max as error bars."""
-    import matplotlib  # noqa: PLC0415
+    import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
+    import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     styles = {("gpt", SCRIPTED): ("tab:blue", "-", "o"), ("nogpt", SCRIPTED): ("tab:blue", "--", "s"),

@@ -124,7 +124,7 @@ def pipelines(tmp: Path) -> Dict[str, dict]:
     ``gate`` is ``{"threshold", "exempt"}`` of the config's NearestExampleFallback,
     or None when it has none.
     """
-    import yaml  # noqa: PLC0415
+    import yaml
 
     # What `rasa init` writes: no pipeline, so Rasa fills in its default one,
     # whose FallbackClassifier has threshold 0.3, ambiguity_threshold 0.1
@@ -173,10 +173,10 @@ def parse_all(archive: Path, texts: Sequence[str]) -> List[dict]:
     ``sim`` is NearestExampleFallback's similarity for the top intent (None
     without that component in the pipeline); ``ms`` the parse time.
     """
-    import logging  # noqa: PLC0415
+    import logging
 
-    from rasa.core.agent import Agent  # noqa: PLC0415 - imports TensorFlow
-    from rasa.utils.log_utils import configure_structlog  # noqa: PLC0415
+    from rasa.core.agent import Agent
+    from rasa.utils.log_utils import configure_structlog
 
     configure_structlog(logging.WARNING)  # unconfigured, Rasa logs every parse at debug
     agent = Agent.load(str(archive))
@@ -224,7 +224,7 @@ def metrics(test: Sequence[tuple], rows: Sequence[dict], threshold: float,
     Raises:
         ValueError: if ``test`` has no in-scope or no out-of-scope message.
     """
-    from sklearn.metrics import f1_score  # noqa: PLC0415
+    from sklearn.metrics import f1_score
 
     inside = [(t, r) for t, r in zip(test, rows) if t[2]]
     outside = [r for t, r in zip(test, rows) if not t[2]]
@@ -327,7 +327,7 @@ def cached_run(cache: Path, seed: int, per_intent: int, holdout: int,
     ``cache_key`` of config.yml's pipeline (parsed, so comments do not count),
     so parses made with another pipeline or other code are never reused.
     """
-    import yaml  # noqa: PLC0415
+    import yaml
 
     pipeline = yaml.safe_load((ROOT / "config.yml").read_text()).get("pipeline")
     path = cache / f"seed-{seed}-per{per_intent}-hold{holdout}-{cache_key(pipeline)}.json"
@@ -348,10 +348,10 @@ def plot(runs: Sequence[Dict[str, dict]], path: Path) -> None:
     threshold at the shipped FallbackClassifier threshold, with the default
     pipeline's shipped figures as horizontal lines.
     """
-    import matplotlib  # noqa: PLC0415
+    import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
+    import matplotlib.pyplot as plt
 
     names = list(runs[0])
     gated = [n for n in names if "gate_curve" in runs[0][n]]

@@ -46,7 +46,7 @@ OUT_OF_SCOPE = "out_of_scope"
 
 def read_messages(path: Path) -> List[tuple]:
     """``(text, intent)`` of every example in a Rasa YAML NLU file (no entity markup)."""
-    from rasa.shared.nlu.training_data.loading import load_data  # noqa: PLC0415
+    from rasa.shared.nlu.training_data.loading import load_data
 
     data = load_data(str(path))
     return [(m.get("text"), m.get("intent")) for m in data.intent_examples]

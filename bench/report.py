@@ -24,7 +24,7 @@ def machine() -> str:
     except OSError:
         pass
     try:
-        import torch  # noqa: PLC0415 - only for its version string
+        import torch
 
         torch_version = f", torch {torch.__version__} ({torch.get_num_threads()} threads)"
     except ImportError:

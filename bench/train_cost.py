@@ -91,9 +91,9 @@ def cold_start(archive: Path, env: dict, tmp: Path) -> dict:
                     headers={"Content-Type": "application/json"})
                 urllib.request.urlopen(request, timeout=30).read()
                 break
-            except OSError:
+            except OSError as e:
                 if proc.poll() is not None or time.monotonic() - start > 600:
-                    raise RuntimeError(f"rasa run did not start; see {tmp / 'run.log'}")
+                    raise RuntimeError(f"rasa run did not start; see {tmp / 'run.log'}") from e
                 time.sleep(0.25)
         seconds = time.monotonic() - start
         rss_kib = next(int(line.split()[1]) for line in

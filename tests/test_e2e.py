@@ -106,17 +106,19 @@ def test_data_validates(tmp_path):
     Rasa 3.6's validator reports every response that no story or rule names as
     "not used in any story or rule", although forms send `utter_ask_<slot>`
     (RasaHQ/rasa#4417) and custom actions send others (RasaHQ/rasa#4200). Those,
-    and only those, are tolerated: the form questions, the two responses
-    action_rate_reply sends, and the one sent when a custom action fails
-    (components/rasa_patches/action_fallback.py).
+    and only those, are tolerated: the form questions, the responses the custom
+    actions send (found in actions/ by tests/actions/test_responses.py), and the one
+    sent when a custom action fails (components/rasa_patches/action_fallback.py).
     """
+    from tests.actions.test_responses import responses_sent_by_actions
+
     proc = subprocess.run([RASA, "data", "validate", "--fail-on-warnings"], cwd=ROOT,
                           env=rasa_env(), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     warnings = [line for line in (proc.stdout + proc.stderr).splitlines()
                 if "UserWarning" in line and "/rasa/" in line and "pkg_resources" not in line]
-    sent_by_actions = ("'utter_ask_", "'utter_rating_thanks'", "'utter_rating_unknown'",
-                       "'utter_service_unavailable'")
+    sent_by_actions = ("'utter_ask_", "'utter_service_unavailable'",
+                       *(f"'{name}'" for name in responses_sent_by_actions()))
     unexpected = [w for w in warnings
                   if not any(f"The utterance {name}" in w for name in sent_by_actions)]
     assert not unexpected, "\n".join(unexpected)

@@ -39,12 +39,13 @@ class Broken:
 def broken_generator(agent):
     real = registry.active()
     assert real is not None, "the trained model registered no generator"
+    response = registry.response()  # the policy's, registered with the generator
 
     def install(mode: str):
-        registry.set_active(Broken(real, mode))
+        registry.set_active(Broken(real, mode), response)
 
     yield install
-    registry.set_active(real)
+    registry.set_active(real, response)
     # The NLG's single worker may still be decoding the late reply: wait for it,
     # so that the next test's generation does not queue behind it.
     agent.nlg._executor().submit(lambda: None).result(timeout=30)

@@ -6,6 +6,6 @@ import sys
 # about 0.5 GB more resident memory for nothing. Only `export` loads Rasa, and with it TF.
 os.environ.setdefault("USE_TF", "0")
 
-from components.feedback.cli import main  # noqa: E402 - after the environment is set
+from components.feedback.cli import main
 
 sys.exit(main())

@@ -26,6 +26,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from components.feedback import conversations as conv
 from components.feedback import store as store_lib
+from shared_names import HELPFUL, NOT_HELPFUL, GenerationRecord
 
 TOP_FALLBACK_MESSAGES = 10
 NLU_FALLBACK_INTENT = "nlu_fallback"
@@ -33,10 +34,9 @@ NLU_FALLBACK_INTENT = "nlu_fallback"
 Event = Dict[str, Any]
 
 
-def _generation(event: Event) -> Optional[Dict[str, Any]]:
+def _generation(event: Event) -> Optional[GenerationRecord]:
     """``metadata.generation`` of a bot event, or None."""
-    generation = (event.get("metadata") or {}).get("generation")
-    return generation if isinstance(generation, dict) else None
+    return GenerationRecord.from_metadata(event.get("metadata"))
 
 
 def _intent(event: Event) -> Optional[str]:
@@ -70,7 +70,7 @@ def fallback_messages(session: Sequence[Event]) -> List[str]:
                 pending = text
         elif kind == "bot" and pending is not None:
             generation = _generation(event)
-            if generation is not None and not generation.get("generated"):
+            if generation is not None and not generation.generated:
                 found.append(pending.strip().lower())
             pending = None
     return found
@@ -125,9 +125,9 @@ def summarise(store_url: str) -> Dict[str, Any]:
                 generation = _generation(event)
                 if generation is not None:
                     counts["generated_turns"] += 1
-                    if not generation.get("generated"):
+                    if not generation.generated:
                         counts["fallback_turns"] += 1
-                        reasons[str(generation.get("fallback") or "unknown")] += 1
+                        reasons[str(generation.fallback or "unknown")] += 1
         for session in sessions:
             failed.update(fallback_messages(session))
         parsed = conv.parse_conversation(sender, events)
@@ -137,10 +137,10 @@ def summarise(store_url: str) -> Dict[str, Any]:
                 ratings[turn.model_version or "unknown"][turn.rating] += 1
     by_version = {}
     for version, c in sorted(ratings.items()):
-        rated = c["helpful"] + c["not_helpful"]
-        by_version[version] = {"rated": rated, "helpful": c["helpful"],
-                               "not_helpful": c["not_helpful"],
-                               "helpful_rate": c["helpful"] / rated if rated else None}
+        rated = c[HELPFUL] + c[NOT_HELPFUL]
+        by_version[version] = {"rated": rated, "helpful": c[HELPFUL],
+                               "not_helpful": c[NOT_HELPFUL],
+                               "helpful_rate": c[HELPFUL] / rated if rated else None}
     top = sorted(failed.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_FALLBACK_MESSAGES]
     bot = counts["bot_turns"]
     return {

@@ -173,13 +173,15 @@ def build_parser() -> argparse.ArgumentParser:
                                      description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    store_help = f"SQLAlchemy URL of the tracker store (default: ${DEFAULT_STORE_ENV} or {DEFAULT_STORE})"
+    store_help = (f"SQLAlchemy URL of the tracker store "
+                  f"(default: ${DEFAULT_STORE_ENV} or {DEFAULT_STORE})")
     versions_help = "folder of generator versions (default: models/generators)"
 
     p = sub.add_parser("export", help="tracker store -> redacted JSONL and test stories")
     p.add_argument("--store", help=store_help)
     p.add_argument("--out", default="exports", help="exports folder (default: exports)")
-    p.add_argument("--since", type=_since, help="export turns after this time (epoch s or ISO date); "
+    p.add_argument("--since", type=_since,
+                   help="export turns after this time (epoch s or ISO date); "
                                     "default: after the last export")
     p.add_argument("--full", action="store_true", help="ignore the last export, export everything")
     p.add_argument("--no-stories", action="store_true", help="skip the test stories")

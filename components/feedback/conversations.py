@@ -7,8 +7,10 @@ no Rasa and no database. The contract with the running bot:
   ``reply_id`` (written by ``components.nlg.generative_nlg.GenerativeNLG``);
 - a rating is a ``slot`` event for ``reply_rating`` whose value is
   ``{"reply_id", "rating": "helpful" | "not_helpful", "model_version", "rated_at"}``
-  (written by ``actions.feedback.ActionRateReply``); the latest rating of a
-  reply wins.
+  (written by the rating action in actions/); the latest rating of a reply wins.
+
+The names (slot, ratings, metadata key, actions) come from shared_names.py,
+which the bot's actions and components import too.
 """
 from __future__ import annotations
 
@@ -16,9 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence
 
 from components.generator.prompt import Turn
+from shared_names import (
+    GENERATION_KEY, GPT_RESPONSE, HELPFUL, NOT_HELPFUL, RATE_ACTION, RATING_SLOT,
+)
 
-RATING_SLOT = "reply_rating"
-RATINGS = ("helpful", "not_helpful")
+RATINGS = (HELPFUL, NOT_HELPFUL)  # the values a rating slot may hold
 SESSION_BREAKS = ("session_started", "restart")
 
 Event = Dict[str, Any]
@@ -56,10 +60,6 @@ class Conversation:
     generated: List[GeneratedTurn]
     orphan_ratings: List[Dict[str, Any]] = field(default_factory=list)  # unknown reply_id
 
-    @property
-    def last_timestamp(self) -> float:
-        return max(((e.get("timestamp") or 0.0) for s in self.sessions for e in s), default=0.0)
-
 
 def split_sessions(events: Sequence[Event]) -> List[List[Event]]:
     """Events cut at ``session_started`` and ``restart`` (each starts a new session)."""
@@ -76,7 +76,7 @@ def split_sessions(events: Sequence[Event]) -> List[List[Event]]:
 
 
 def _is_generated_reply(event: Event) -> bool:
-    generation = (event.get("metadata") or {}).get("generation")
+    generation = (event.get("metadata") or {}).get(GENERATION_KEY)
     return isinstance(generation, dict) and bool(generation.get("reply_id"))
 
 
@@ -103,7 +103,7 @@ def parse_conversation(sender_id: str, events: Sequence[Event], max_turns: int =
                 if _is_generated_reply(event) and last_user is not None:
                     # A scripted message may come between the question and the
                     # reply; the context ends at the question, as the prompt did.
-                    generation = dict(event["metadata"]["generation"])
+                    generation = dict(event["metadata"][GENERATION_KEY])
                     turns_by_id[generation["reply_id"]] = GeneratedTurn(
                         sender_id=sender_id, reply_id=generation["reply_id"],
                         context=history[: last_user + 1][-max_turns:], reply=event["text"],
@@ -129,8 +129,8 @@ def parse_conversation(sender_id: str, events: Sequence[Event], max_turns: int =
 
 
 # Actions every session has, or that only answer open-ended turns.
-NOT_SCRIPTED = frozenset({"action_listen", "action_session_start", "utter_gpt_reply",
-                          "action_rate_reply"})
+NOT_SCRIPTED = frozenset({"action_listen", "action_session_start", GPT_RESPONSE,
+                          RATE_ACTION})
 
 
 def has_scripted_turn(session: Sequence[Event]) -> bool:

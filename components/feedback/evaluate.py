@@ -8,37 +8,44 @@ atomically. Per generator:
 
 - perplexity of the reference replies: exp(mean negative log-likelihood per
   reply token, EOS included), prompts built as in training (``train.encode``);
-- greedy replies (repetition penalty 1.3, at most ``max_new_tokens`` tokens and
-  2 s each), post-processed by ``components.generator.guardrails.postprocess`` as the bot
-  does before sending them;
+- greedy replies decoded with the bot's settings (endpoints.yml
+  ``nlg.decoding``: repetition penalty, at most ``max_new_tokens`` tokens and
+  ``max_time_s`` each), post-processed by ``components.generator.guardrails.postprocess``
+  as the bot does before sending them;
 - relevance: mean cosine similarity of the post-processed replies to the
   references (``relevance.relevance``, all-MiniLM-L6-v2);
 - guardrail pass rate: share of replies sent as generated; a reply that is
-  empty or blocked after post-processing, or hit the 2 s budget, gets the
-  canned fallback (``FALLBACK_TEXT``), as in the bot, and that fallback text is
-  what relevance scores;
+  empty or blocked after post-processing, or hit the time budget, gets the
+  canned fallback (``fallback_text``: the bot's own text in domain.yml), as in
+  the bot, and that fallback text is what relevance scores;
 - median and 95th-percentile latency of decoding one reply, ms (after one
   untimed warm-up reply per model).
 
 With a tracker store URL, the report also shows the users' ratings per day
 (UTC) and model version.
+
+The decoding settings and the canned text are read from the bot's own files,
+domain.yml and endpoints.yml in the working directory (the project folder, for
+the CLI) unless other paths are given, so the evaluation cannot drift from
+what the bot sends.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
-import shutil
-import tempfile
-import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from components.feedback import report
 from components.feedback.report import fmt_metric
+from components.generator.atomic import atomic_dir
+from components.generator.config import GenerationConfig
 from components.generator.prompt import ROLES, Turn
+from shared_names import GPT_RESPONSE
 
 # --- Promotion rule: the candidate replaces the current generator only if ALL hold ---
 # Perplexity of the reference replies has to be strictly lower (the candidate
@@ -51,15 +58,13 @@ GUARDRAIL_PASS_TOLERANCE = 0.02
 # Median latency may grow to at most this multiple of the current median.
 LATENCY_MAX_FACTOR = 1.5
 
-# Decoding used for the comparison: greedy, as the bot decodes by default.
-REPETITION_PENALTY = 1.3
-MAX_TIME_S = 2.0  # s per reply, as endpoints.yml `nlg.decoding.max_time_s`
-PROMPT_TURNS = 6  # conversation turns in each prompt, as endpoints.yml `nlg.max_turns`
+# The bot's files: decoding from endpoints.yml `nlg.decoding` (always greedy here,
+# so both generators are compared on the same deterministic replies), the canned
+# fallback from domain.yml. Relative to the working directory.
+DOMAIN_PATH = Path("domain.yml")
+ENDPOINTS_PATH = Path("endpoints.yml")
 PERPLEXITY_BATCH = 8  # examples per forward pass when scoring the references
 N_EXAMPLES = 3  # held-out conversations shown in the report
-# Sent when a reply fails the guardrails: the text of `utter_gpt_reply` in domain.yml.
-FALLBACK_TEXT = ("I'm not sure I can answer that one. I can help with orders, returns, "
-                 "refunds, shipping and accounts — or connect you with a person.")
 
 REQUIRED_KEYS = ("reply_id", "context", "reply", "source", "model_version")
 METRICS = (  # key, label, higher is better
@@ -142,9 +147,77 @@ def _parse_pair(line: str, number: int, path: Path) -> HeldoutPair:
                        obj["model_version"])
 
 
+# --------------------------------------------------------------------------- the bot's settings
+
+def fallback_text(domain_path: Union[str, Path] = DOMAIN_PATH) -> str:
+    """The canned reply the bot sends when a generated one fails.
+
+    It is the (first) text of ``shared_names.GPT_RESPONSE`` in the domain file.
+
+    Raises:
+        EvaluationError: if the file is missing or not YAML, or the response has no text.
+    """
+    import yaml
+
+    path = Path(domain_path)
+    if not path.is_file():
+        raise EvaluationError(f"No domain file at '{path}'; run from the project folder or "
+                              f"give the path of domain.yml (domain_path).")
+    try:
+        domain = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        raise EvaluationError(f"'{path}' is not valid YAML: {e}") from e
+    responses = domain.get("responses") if isinstance(domain, dict) else None
+    for variation in (responses or {}).get(GPT_RESPONSE) or []:
+        if isinstance(variation, dict) and variation.get("text"):
+            return variation["text"]
+    raise EvaluationError(f"'{path}' has no text for the response '{GPT_RESPONSE}'; the "
+                          f"bot sends that text when a generated reply fails, so add it "
+                          f"under `responses:`.")
+
+
+def bot_settings(endpoints_path: Union[str, Path] = ENDPOINTS_PATH):
+    """The bot's ``nlg`` settings (``components.nlg.config.NLGConfig``) from endpoints.yml.
+
+    Raises:
+        EvaluationError: if the file is missing or its ``nlg`` section is invalid.
+    """
+    # Lazily: components.nlg loads Rasa, which the rest of this module does not need.
+    from components.nlg.config import NLGConfigError, read_nlg_config
+
+    try:
+        return read_nlg_config(endpoints_path)
+    except (FileNotFoundError, NLGConfigError) as e:
+        raise EvaluationError(f"The bot's settings could not be read: {e}") from e
+
+
+def bot_decoding(max_new_tokens: Optional[int] = None,
+                 endpoints_path: Union[str, Path] = ENDPOINTS_PATH) -> GenerationConfig:
+    """The bot's decoding settings (endpoints.yml ``nlg.decoding``), made greedy.
+
+    Args:
+        max_new_tokens: tokens per reply, at most; None keeps the file's value.
+        endpoints_path: the endpoints file to read.
+
+    Raises:
+        EvaluationError: if the file is missing or its ``nlg`` section is
+            invalid, or ``max_new_tokens`` is not valid with its settings.
+    """
+    decoding = bot_settings(endpoints_path).decoding
+    changes: Dict[str, Any] = {"do_sample": False}
+    if max_new_tokens is not None:
+        changes["max_new_tokens"] = max_new_tokens
+    try:
+        return dataclasses.replace(decoding, **changes)
+    except ValueError as e:
+        raise EvaluationError(f"max_new_tokens={max_new_tokens} does not go with "
+                              f"'{endpoints_path}': {e}") from e
+
+
 # --------------------------------------------------------------------------- scoring
 
-def perplexity(generator, checkpoint: Path, pairs: Sequence[HeldoutPair]) -> Tuple[float, int]:
+def perplexity(generator, checkpoint: Path, pairs: Sequence[HeldoutPair],
+               max_turns: Optional[int] = None) -> Tuple[float, int]:
     """Perplexity of the reference replies under ``generator`` and their token count.
 
     Examples are encoded with ``train.encode`` (prompt cut from the left, loss
@@ -161,7 +234,8 @@ def perplexity(generator, checkpoint: Path, pairs: Sequence[HeldoutPair]) -> Tup
     seq_len = min(int(trained.get("max_seq_len", TrainConfig.max_seq_len)),
                   generator.context_tokens)
     cfg = TrainConfig(max_seq_len=seq_len, n_positions=generator.context_tokens,
-                      max_turns=PROMPT_TURNS, system_prompt=generator.system_prompt)
+                      max_turns=max_turns or bot_settings().max_turns,
+                      system_prompt=generator.system_prompt)
     data = encode(generator.tokenizer, [(p.context, p.reply) for p in pairs], cfg)
     nll = evaluate_loss(generator.model, data, PERPLEXITY_BATCH, generator.tokenizer.pad_token_id)
     tokens = sum(sum(1 for t in labels[1:] if t != -100) for _, labels in data)
@@ -169,9 +243,15 @@ def perplexity(generator, checkpoint: Path, pairs: Sequence[HeldoutPair]) -> Tup
 
 
 def score_generator(generator, checkpoint: Path, pairs: Sequence[HeldoutPair],
-                    max_new_tokens: int, progress: bool = True, label: str = ""
+                    max_new_tokens: int, progress: bool = True, label: str = "", *,
+                    domain_path: Union[str, Path] = DOMAIN_PATH,
+                    endpoints_path: Union[str, Path] = ENDPOINTS_PATH,
                     ) -> Tuple[Dict[str, Any], List[Dict[str, Any]]]:
     """All metrics of one generator, and its reply to each pair.
+
+    Replies are decoded greedily with ``bot_decoding(max_new_tokens,
+    endpoints_path)``; a reply that fails the guardrails is replaced by
+    ``fallback_text(domain_path)``.
 
     Returns:
         (metrics, replies): metrics holds ``perplexity``, ``reference_tokens``,
@@ -180,15 +260,15 @@ def score_generator(generator, checkpoint: Path, pairs: Sequence[HeldoutPair],
         ``{"raw", "text", "fallback", "latency_ms", "relevance"}``.
 
     Raises:
-        EvaluationError: if ``pairs`` is empty or ``max_new_tokens`` leaves no
-            room for a prompt in the generator's context window.
+        EvaluationError: if ``pairs`` is empty, ``max_new_tokens`` leaves no
+            room for a prompt in the generator's context window, or the domain
+            or endpoints file cannot give the bot's settings.
     """
     import numpy as np
     from tqdm.auto import tqdm
 
     from components.feedback.relevance import relevance
-    from components.generator.config import GenerationConfig
-    from components.generator.guardrails import GuardrailConfig, postprocess
+    from components.generator.guardrails import postprocess
 
     if not pairs:
         raise EvaluationError("score_generator() needs at least one held-out pair.")
@@ -196,17 +276,18 @@ def score_generator(generator, checkpoint: Path, pairs: Sequence[HeldoutPair],
         raise EvaluationError(f"max_new_tokens={max_new_tokens} does not fit the "
                               f"{generator.context_tokens}-token context of "
                               f"{generator.model_version}; lower max_new_tokens.")
-    ppl, ref_tokens = perplexity(generator, checkpoint, pairs)
-    decoding = GenerationConfig(do_sample=False, repetition_penalty=REPETITION_PENALTY,
-                                max_new_tokens=max_new_tokens, max_time_s=MAX_TIME_S)
-    guardrails = GuardrailConfig()
+    decoding = bot_decoding(max_new_tokens, endpoints_path)
+    settings = bot_settings(endpoints_path)  # the bot's prompt turns and guardrails
+    turns = settings.max_turns
+    canned = fallback_text(domain_path)
+    ppl, ref_tokens = perplexity(generator, checkpoint, pairs, turns)
     # One untimed reply first, so that one-off set-up costs are not counted as latency.
-    generator.generate(pairs[0].context, decoding, PROMPT_TURNS)
+    generator.generate(pairs[0].context, decoding, turns)
     replies = []
     for pair in tqdm(pairs, desc=f"{label or generator.model_version} replies", unit="reply",
                      disable=not progress):
-        generation = generator.generate(pair.context, decoding, PROMPT_TURNS)
-        result = postprocess(generation.text, guardrails, FALLBACK_TEXT,
+        generation = generator.generate(pair.context, decoding, turns)
+        result = postprocess(generation.text, settings.guardrails, canned,
                              timed_out=generation.hit_time_budget)
         replies.append({"raw": generation.text, "text": result.text,
                         "fallback": result.fallback, "latency_ms": generation.latency_ms})
@@ -244,7 +325,8 @@ def check_rule(current: Dict[str, float], candidate: Dict[str, float]) -> List[T
 
     ppl_a, ppl_b = current["perplexity"], candidate["perplexity"]
     checks.append((ppl_b < ppl_a or not PERPLEXITY_MUST_IMPROVE,
-                   f"perplexity {fmt_metric('perplexity', ppl_a)} -> {fmt_metric('perplexity', ppl_b)} "
+                   f"perplexity {fmt_metric('perplexity', ppl_a)} -> "
+                   f"{fmt_metric('perplexity', ppl_b)} "
                    f"({'better' if ppl_b < ppl_a else 'not better: it has to be lower'})"))
 
     rel_a, rel_b = current["relevance"], candidate["relevance"]
@@ -315,22 +397,6 @@ def _jsonable(metrics: Dict[str, Any]) -> Dict[str, Any]:
             for k, v in metrics.items()}
 
 
-def _replace_dir(tmp: Path, out_dir: Path) -> None:
-    """Moves ``tmp`` to ``out_dir``, replacing an existing folder only once ``tmp`` is complete."""
-    old = None
-    if out_dir.exists():
-        old = out_dir.with_name(f".{out_dir.name}-old-{uuid.uuid4().hex[:8]}")
-        out_dir.rename(old)
-    try:
-        tmp.rename(out_dir)
-    except OSError:
-        if old is not None:
-            old.rename(out_dir)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def _example_indices(n: int, k: int = N_EXAMPLES) -> List[int]:
     """Up to ``k`` indices spread evenly over ``range(n)``, first and last included."""
     if n <= k:
@@ -341,9 +407,16 @@ def _example_indices(n: int, k: int = N_EXAMPLES) -> List[int]:
 # --------------------------------------------------------------------------- entry point
 
 def evaluate_candidate(current: Path, candidate: Path, heldout: Path, out_dir: Path,
-                       store_url: Optional[str] = None, max_new_tokens: int = 48,
-                       progress: bool = True) -> Dict[str, Any]:
+                       store_url: Optional[str] = None, max_new_tokens: Optional[int] = None,
+                       progress: bool = True, *,
+                       domain_path: Union[str, Path] = DOMAIN_PATH,
+                       endpoints_path: Union[str, Path] = ENDPOINTS_PATH) -> Dict[str, Any]:
     """Scores ``candidate`` against ``current`` and writes the report folder ``out_dir``.
+
+    Replies are decoded as the bot decodes them (``endpoints_path``'s
+    ``nlg.decoding``, greedy; ``max_new_tokens`` tokens at most, None: the
+    file's value, 48 in the project) and fall back to the bot's canned text
+    (``domain_path``).
 
     ``out_dir`` receives ``report.md``, ``metrics.png``, ``rating_trend.png``
     and ``decision.json``; it is written in a temporary sibling folder and
@@ -357,8 +430,9 @@ def evaluate_candidate(current: Path, candidate: Path, heldout: Path, out_dir: P
 
     Raises:
         EvaluationError: for a missing or empty held-out file, a bad line in
-            it, an ``out_dir`` that is a file, or a ``max_new_tokens`` too
-            large for a model.
+            it, an ``out_dir`` that is a file, a ``max_new_tokens`` too
+            large for a model, or a domain or endpoints file that cannot give
+            the bot's settings.
         GeneratorLoadError: if a checkpoint cannot be loaded.
         store.StoreError: if ``store_url`` is given and cannot be read.
     """
@@ -370,13 +444,18 @@ def evaluate_candidate(current: Path, candidate: Path, heldout: Path, out_dir: P
         raise EvaluationError(f"out_dir '{out_dir}' is a file; give a folder path "
                               f"(it is created, or replaced if it exists).")
     pairs = load_heldout(heldout)
+    # Before any model is loaded: a missing or bad file fails at once.
+    max_new_tokens = bot_decoding(max_new_tokens, endpoints_path).max_new_tokens
+    fallback_text(domain_path)
     trend, warnings = rating_trend(store_url) if store_url else (None, [])
     generators = {"current": Generator.load(current), "candidate": Generator.load(candidate)}
     paths = {"current": current, "candidate": candidate}
     raw, replies = {}, {}
     for name, generator in generators.items():
         raw[name], replies[name] = score_generator(generator, paths[name], pairs, max_new_tokens,
-                                                   progress, label=name)
+                                                   progress, label=name,
+                                                   domain_path=domain_path,
+                                                   endpoints_path=endpoints_path)
     promote, reasons = decide(raw["current"], raw["candidate"])
     decision = {
         "promote": promote,
@@ -390,9 +469,7 @@ def evaluate_candidate(current: Path, candidate: Path, heldout: Path, out_dir: P
     }
     examples = [(pairs[i], replies["current"][i], replies["candidate"][i])
                 for i in _example_indices(len(pairs))]
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
-    try:
+    with atomic_dir(out_dir, replace=True) as tmp:
         report.write_report(tmp / "report.md", decision, raw, trend, warnings, examples,
                             check_rule(raw["current"], raw["candidate"]), METRICS)
         report.plot_metrics(tmp / "metrics.png", raw,
@@ -400,7 +477,4 @@ def evaluate_candidate(current: Path, candidate: Path, heldout: Path, out_dir: P
                             METRICS)
         report.plot_trend(tmp / "rating_trend.png", trend)
         (tmp / "decision.json").write_text(json.dumps(decision, indent=2), encoding="utf-8")
-        _replace_dir(tmp, out_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return decision

@@ -28,10 +28,8 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import secrets
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +40,7 @@ from components.feedback.conversations import (
 )
 from components.feedback.redact import Redactor, pseudonym
 from components.feedback.store import ReadReport, StoreError, TrackerStoreReader, redact_url
+from components.generator.atomic import atomic_dir, atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -76,9 +75,7 @@ def load_state(out_root: Union[str, Path]) -> Dict[str, Any]:
 
 
 def _write_json_atomic(path: Path, value: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(value, indent=2), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(value, indent=2))
 
 
 def turn_record(turn: GeneratedTurn, redactor: Redactor, salt: str) -> Dict[str, Any]:
@@ -130,11 +127,10 @@ def export_dataset(store_url: str, out_root: Union[str, Path], since: Optional[f
 
     # Sortable: time, then the run's number in this folder (two runs in one second).
     export_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + f"-{len(state['exports']) + 1:04d}"
-    out_root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=out_root))
     report = ReadReport()
     seen: set = set()  # reply ids written, against duplicates across conversations
-    try:
+    final = out_root / export_id
+    with atomic_dir(final) as tmp:  # creates out_root; `final` appears only when complete
         story_writer = None
         if stories:
             from components.feedback.stories import TestStoryWriter
@@ -168,7 +164,7 @@ def export_dataset(store_url: str, out_root: Union[str, Path], since: Optional[f
                                    f"is not in its conversation (unknown reply_id or rating)")
         if not result.generated and not result.stories:
             result.warnings.append("no generated turns or scripted sessions in the window")
-            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.rmtree(tmp)  # publish nothing: atomic_dir then renames nothing
             return result
         manifest = {
             "schema": SCHEMA_VERSION, "export_id": export_id, "store": redact_url(store_url),
@@ -179,11 +175,6 @@ def export_dataset(store_url: str, out_root: Union[str, Path], since: Optional[f
             "created_at": _iso(time.time()),
         }
         _write_json_atomic(tmp / MANIFEST_FILE, manifest)
-        final = out_root / export_id
-        tmp.rename(final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     state["last_until"] = until
     state["exports"].append({k: manifest[k] for k in ("export_id", "since", "until",
                                                       "generated", "rated", "stories")})

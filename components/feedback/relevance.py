@@ -20,7 +20,7 @@ BATCH_SIZE = 32  # texts per forward pass
 
 def _model():
     """The sentence-transformers model (components/nlu/minilm.py), loaded once per process."""
-    from components.nlu import minilm  # noqa: PLC0415 - loads torch on first use
+    from components.nlu import minilm
 
     return minilm.load()
 

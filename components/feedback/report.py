@@ -50,7 +50,8 @@ def write_report(path: Path, decision: Dict[str, Any], raw: Dict[str, Dict[str, 
     from tabulate import tabulate
 
     current, candidate = raw["current"], raw["candidate"]
-    rows = [[label, fmt_metric(k, current[k]), fmt_metric(k, candidate[k]), _delta(k, current[k], candidate[k]),
+    rows = [[label, fmt_metric(k, current[k]), fmt_metric(k, candidate[k]),
+             _delta(k, current[k], candidate[k]),
              "higher" if up else "lower"] for k, label, up in metrics]
     rows.append(["p95 latency (ms)", fmt_metric("latency_p95_ms", current["latency_p95_ms"]),
                  fmt_metric("latency_p95_ms", candidate["latency_p95_ms"]),

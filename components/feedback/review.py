@@ -28,15 +28,14 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
-import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Union
 
 from components.feedback.export import load_records
+from components.generator.atomic import atomic_dir, atomic_write_text
 
 REVIEW_COLUMNS = ("reply_id", "model_version", "rating", "context", "reply", "corrected_reply")
 REQUIRED_COLUMNS = ("reply_id", "corrected_reply")
@@ -65,15 +64,14 @@ def write_review_file(exports: Union[str, Path], out_csv: Union[str, Path]) -> i
         kept = {k: v for k, v in load_corrections(out_csv).items() if v}
     order = {"not_helpful": 0, None: 1, "helpful": 2}
     records.sort(key=lambda r: (order.get(r["rating"], 1), r["timestamp"]))
-    tmp = Path(str(out_csv) + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=REVIEW_COLUMNS)
-        writer.writeheader()
-        for r in records:
-            writer.writerow({"reply_id": r["reply_id"], "model_version": r["model_version"] or "",
-                             "rating": r["rating"] or "", "context": render_context(r["context"]),
-                             "reply": r["reply"], "corrected_reply": kept.get(r["reply_id"], "")})
-    os.replace(tmp, out_csv)
+    buffer = io.StringIO(newline="")
+    writer = csv.DictWriter(buffer, fieldnames=REVIEW_COLUMNS)
+    writer.writeheader()
+    for r in records:
+        writer.writerow({"reply_id": r["reply_id"], "model_version": r["model_version"] or "",
+                         "rating": r["rating"] or "", "context": render_context(r["context"]),
+                         "reply": r["reply"], "corrected_reply": kept.get(r["reply_id"], "")})
+    atomic_write_text(out_csv, buffer.getvalue())
     return len(records)
 
 
@@ -180,10 +178,7 @@ def build_dataset(exports: Union[str, Path], out_dir: Union[str, Path],
         pairs.append(split["heldout.jsonl"].pop())
     pairs = split["train.jsonl"] + split["heldout.jsonl"]
 
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".dataset-", dir=out_dir.parent))
-    try:
+    with atomic_dir(out_dir, replace=True) as tmp:
         for name, rows in split.items():
             with open(tmp / name, "w", encoding="utf-8") as f:
                 for row in rows:
@@ -201,11 +196,6 @@ def build_dataset(exports: Union[str, Path], out_dir: Union[str, Path],
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        tmp.rename(out_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return manifest
 
 

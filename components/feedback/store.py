@@ -84,7 +84,7 @@ def _engine(url: str):
 
     try:
         parsed = make_url(url)
-    except Exception as e:  # noqa: BLE001 - sqlalchemy raises ArgumentError and others
+    except Exception as e:
         raise StoreError(f"'{url}' is not an SQLAlchemy URL ({e}); use e.g. "
                          f"sqlite:///var/tracker.db or postgresql://user@host:5432/db.") from e
     if parsed.get_backend_name() == "sqlite":

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
+from components.generator.atomic import atomic_dir
 from components.generator.generator import Generator, read_meta
 
 DEFAULT_ROOT = Path("models/generators")
@@ -52,17 +53,15 @@ class GeneratorVersions:
 
         Raises:
             GeneratorLoadError: if ``checkpoint`` is not a loadable causal LM.
+            OSError: if the copy fails (no partial version folder is left).
         """
         checkpoint = Path(checkpoint)
         version = Generator.load(checkpoint).model_version  # fails early on a bad folder
         target = self.root / version
         if not target.is_dir():
-            self.root.mkdir(parents=True, exist_ok=True)
-            tmp = self.root / f".{version}.tmp"
-            shutil.rmtree(tmp, ignore_errors=True)
-            shutil.copytree(checkpoint, tmp,
-                            ignore=shutil.ignore_patterns("trainer_state.pt*"))
-            tmp.rename(target)
+            with atomic_dir(target) as tmp:
+                shutil.copytree(checkpoint, tmp, dirs_exist_ok=True,
+                                ignore=shutil.ignore_patterns("trainer_state.pt*"))
         return target
 
     def history(self) -> List[Dict[str, Any]]:

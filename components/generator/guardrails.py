@@ -18,7 +18,8 @@ from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
 # Role markers of the chat template and of the plain "User:" transcript format.
 _SPECIAL = re.compile(r"<\|[a-z_]+\|>")
-_ECHO = re.compile(r"(<\|(?:user|system|assistant)\|>|\b(?:User|Customer|Assistant|Bot|System)\s*:)",
+_ECHO = re.compile(r"(<\|(?:user|system|assistant)\|>"
+                   r"|\b(?:User|Customer|Assistant|Bot|System)\s*:)",
                    re.IGNORECASE)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _REPEATED_WORD = re.compile(r"\b(\w+)(?:\s+\1\b)+", re.IGNORECASE)
@@ -66,7 +67,7 @@ class GuardrailConfig:
             try:
                 re.compile(pattern)
             except re.error as e:
-                raise ValueError(f"blocklist entry {pattern!r} is not a valid regex: {e}.")
+                raise ValueError(f"blocklist entry {pattern!r} is not a valid regex: {e}.") from e
 
     @classmethod
     def from_dict(cls, values: Optional[Mapping[str, Any]]) -> "GuardrailConfig":

@@ -15,13 +15,12 @@ import json
 import logging
 import math
 import random
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from components.generator import corpus as corpus_lib
+from components.generator.atomic import atomic_dir
 from components.generator.config import TrainConfig
 from components.generator.generator import write_meta
 from components.generator.prompt import build_prompt
@@ -286,21 +285,18 @@ def train(corpus: Union[str, Path], out_dir: Union[str, Path], cfg: TrainConfig 
 def save_checkpoint(model, tokenizer, meta: Dict, out_dir: Union[str, Path]) -> None:
     """Writes weights (safetensors), tokenizer and ``generator_meta.json`` to ``out_dir``.
 
-    Atomic: everything goes to a temporary sibling folder that replaces
-    ``out_dir`` only when complete, so a crash leaves no half-written checkpoint.
+    Atomic (``atomic.atomic_dir``): everything goes to a temporary sibling folder
+    that replaces an existing ``out_dir`` only when complete, so a crash leaves no
+    half-written checkpoint.
+
+    Raises:
+        NotADirectoryError: if ``out_dir`` is a file.
+        OSError: if the folder cannot be written.
     """
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
-    try:
+    with atomic_dir(out_dir, replace=True) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         write_meta(tmp, meta)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        tmp.rename(out_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main(argv: Optional[List[str]] = None) -> None:

@@ -1,27 +1,31 @@
 """GenerativeNLG: writes the GPT policy's reply off the event loop.
 
-Configured in endpoints.yml::
+Configured in endpoints.yml (options: ``components.nlg.config.NLGConfig``)::
 
     nlg:
       type: components.nlg.generative_nlg.GenerativeNLG
-      response: utter_gpt_reply   # the response the GPT policy predicts
       max_turns: 6                # conversation turns in the prompt
       max_batch_size: 8           # concurrent replies decoded together, at most
-      torch_threads: 1            # torch intra-op threads of the decode worker; null: torch's default
+      torch_threads: 1            # torch threads of the decode worker; null: torch's default
       decoding: {do_sample: false, max_new_tokens: 48, max_time_s: 2.0}
       guardrails: {max_chars: 320, extra_blocklist: []}
       rating_buttons: true        # Helpful / Not helpful buttons on generated replies
       action_failure_response: utter_service_unavailable  # when the action server fails
 
-Every response other than ``response`` is rendered from domain.yml exactly as
+The response it generates text for is the GPT policy's ``response`` option
+(config.yml, default ``utter_gpt_reply``), which the policy registers with the
+model it loads (``components.generator.registry``); endpoints.yml no longer
+names it. Every other response is rendered from domain.yml exactly as
 Rasa's own TemplatedNaturalLanguageGenerator does. For ``response`` the
 conversation is sent to the generator in a worker thread (Rasa 3.6 runs
 policies synchronously in the event loop, but ``NaturalLanguageGenerator.generate``
 is awaited, so this is where slow work can leave the loop free), the text goes
 through ``components.generator.guardrails``, and the result carries a ``generation``
-dict that Rasa stores as the BotUttered event's metadata. The response's own
-text in domain.yml is the fallback when the generator is missing, fails,
-overruns its budget, or its text is rejected.
+dict (``shared_names.GenerationRecord``) that Rasa stores as the BotUttered
+event's metadata. The response's own text in domain.yml is the fallback when
+the generator is missing, fails, overruns its budget, or its text is rejected;
+it is the only copy of that text (the policy refuses to train without the
+response).
 
 Replies are decoded by one worker thread. Requests that arrive while it is busy
 are queued and decoded together in one batch of up to ``max_batch_size``
@@ -35,43 +39,39 @@ Every ``response`` message (generated or fallback) gets a ``reply_id`` in its
 to. A reply that was actually generated also gets two buttons, "Helpful" and
 "Not helpful", whose payloads send the ``rate_reply`` intent with the
 ``rating`` ("helpful" / "not_helpful") and ``reply_id`` entities, unless
-``rating_buttons`` is false. actions/feedback.py stores the rating.
+``rating_buttons`` is false. The rating action in actions/ stores the rating;
+the names are in shared_names.py.
 """
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Dict, List, Optional, Text
+from typing import Any, Dict, List, Optional, Text, Tuple
 
-from rasa.core.nlg import NaturalLanguageGenerator, TemplatedNaturalLanguageGenerator
+from rasa.core.nlg import TemplatedNaturalLanguageGenerator
 from rasa.shared.constants import INTENT_MESSAGE_PREFIX
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import BotUttered, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
-from rasa.shared.exceptions import RasaException
 from rasa.utils.endpoints import EndpointConfig
 
-from components.rasa_patches import action_fallback
 from components.generator import registry
 from components.generator.batching import RequestBatcher
 from components.generator.config import GenerationConfig
-from components.generator.prompt import Turn
 from components.generator.guardrails import GuardrailConfig, postprocess
+from components.generator.prompt import Turn
+from components.nlg.config import NLGConfig, NLGConfigError
+from components.rasa_patches import action_fallback
+from shared_names import RATE_INTENT, RATINGS, GenerationRecord
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_FALLBACK = "Sorry, I can't answer that one. I can help with orders, returns and shipping."
-_OPTIONS = {"response", "max_turns", "decoding", "guardrails", "timeout_grace_s",
-            "rating_buttons", "action_failure_response", "max_batch_size", "torch_threads"}
-RATE_INTENT = "rate_reply"  # the intent the rating buttons send (domain.yml)
-RATINGS = (("Helpful", "helpful"), ("Not helpful", "not_helpful"))  # (title, rating)
-
-
-class NLGConfigError(RasaException):
-    """The ``nlg`` section of endpoints.yml is invalid; the message names the key."""
+__all__ = ["GenerativeNLG", "NLGConfigError", "conversation_turns", "new_reply_id",
+           "rating_buttons"]
 
 
 def new_reply_id() -> str:
@@ -118,63 +118,29 @@ def _set_torch_threads(n: Optional[int]) -> None:
         torch.set_num_threads(n)
 
 
-class GenerativeNLG(NaturalLanguageGenerator):
-    """Domain responses, plus generated text for the GPT policy's response."""
+class GenerativeNLG(TemplatedNaturalLanguageGenerator):
+    """Domain responses, plus generated text for the GPT policy's response.
+
+    A TemplatedNaturalLanguageGenerator, so that Rasa's Agent sets ``responses``
+    to the domain's when it loads a model (rasa/core/agent.py, ``load_model``):
+    Rasa builds the NLG before the domain exists, and responses that a custom
+    action names (``response="utter_..."``) reach ``generate`` without the
+    ``domain_responses`` that Rasa passes for its own utter actions.
+    """
 
     def __init__(self, endpoint_config: Optional[EndpointConfig] = None,
                  domain: Optional[Domain] = None) -> None:
-        """Reads the options from endpoints.yml.
+        """Reads and validates the options of endpoints.yml's ``nlg`` section.
 
         Raises:
-            NLGConfigError: on an unknown option, an invalid decoding or
-                guardrail value, a ``rating_buttons`` that is not a boolean, or
-                a ``max_batch_size`` or ``torch_threads`` that is not an integer >= 1.
+            NLGConfigError: on an unknown or removed option (``response``) or an
+                invalid value; the message names the key (``NLGConfig.from_dict``).
         """
-        options: Dict[str, Any] = dict(endpoint_config.kwargs) if endpoint_config else {}
-        unknown = sorted(set(options) - _OPTIONS)
-        if unknown:
-            raise NLGConfigError(
-                f"Unknown option(s) {unknown} in the `nlg` section of endpoints.yml; "
-                f"valid options are {sorted(_OPTIONS)}."
-            )
-        try:
-            self.decoding = GenerationConfig.from_dict(options.get("decoding"))
-            self.guardrails = GuardrailConfig.from_dict(options.get("guardrails"))
-        except ValueError as e:
-            raise NLGConfigError(f"Invalid `nlg` option in endpoints.yml: {e}") from e
-        self.response = options.get("response", "utter_gpt_reply")
-        self.max_turns = int(options.get("max_turns", 6))
-        # s; extra wait past max_time_s for queueing and tokenisation
-        self.timeout_grace_s = float(options.get("timeout_grace_s", 1.0))
-        self.rating_buttons = options.get("rating_buttons", True)
-        if not isinstance(self.rating_buttons, bool):
-            raise NLGConfigError(
-                f"Invalid `nlg` option in endpoints.yml: rating_buttons has to be true "
-                f"or false, got {self.rating_buttons!r}."
-            )
-        self.max_batch_size = options.get("max_batch_size", 8)
-        if (not isinstance(self.max_batch_size, int) or isinstance(self.max_batch_size, bool)
-                or self.max_batch_size < 1):
-            raise NLGConfigError(
-                f"Invalid `nlg` option in endpoints.yml: max_batch_size has to be an "
-                f"integer >= 1, got {self.max_batch_size!r}."
-            )
-        # One torch thread leaves the other core to the event loop (scripted turns)
-        # while a batch decodes, and decodes faster than two threads on a busy
-        # 2-core machine (docs/benchmarks.md, "Generator throughput").
-        self.torch_threads = options.get("torch_threads", 1)
-        if self.torch_threads is not None and (
-                not isinstance(self.torch_threads, int) or isinstance(self.torch_threads, bool)
-                or self.torch_threads < 1):
-            raise NLGConfigError(
-                f"Invalid `nlg` option in endpoints.yml: torch_threads has to be an "
-                f"integer >= 1 or null, got {self.torch_threads!r}."
-            )
+        self.config = NLGConfig.from_dict(endpoint_config.kwargs if endpoint_config else None)
         # Rasa builds the NLG once per loaded endpoints.yml: the place to make a
         # failed custom action answer politely (components/rasa_patches/action_fallback.py).
-        action_fallback.install(options.get("action_failure_response",
-                                            action_fallback.DEFAULT_RESPONSE))
-        self.templated = TemplatedNaturalLanguageGenerator(domain.responses if domain else {})
+        action_fallback.install(self.config.action_failure_response)
+        super().__init__(domain.responses if domain else {})
         self._pool: Optional[ThreadPoolExecutor] = None
         self._batcher: Optional[RequestBatcher] = None
 
@@ -186,6 +152,35 @@ class GenerativeNLG(NaturalLanguageGenerator):
                                             initargs=(self.torch_threads,))
         return self._pool
 
+    # The options, read by the decode path, tests and benchmarks (see NLGConfig).
+    @property
+    def decoding(self) -> GenerationConfig:
+        return self.config.decoding
+
+    @property
+    def guardrails(self) -> GuardrailConfig:
+        return self.config.guardrails
+
+    @property
+    def max_turns(self) -> int:
+        return self.config.max_turns
+
+    @property
+    def timeout_grace_s(self) -> float:
+        return self.config.timeout_grace_s
+
+    @property
+    def rating_buttons(self) -> bool:
+        return self.config.rating_buttons
+
+    @property
+    def max_batch_size(self) -> int:
+        return self.config.max_batch_size
+
+    @property
+    def torch_threads(self) -> Optional[int]:
+        return self.config.torch_threads
+
     def batcher(self) -> RequestBatcher:
         """The queue in front of the worker thread (``batch_sizes`` records each decode)."""
         if self._batcher is None:
@@ -196,36 +191,48 @@ class GenerativeNLG(NaturalLanguageGenerator):
                        output_channel: Text, **kwargs: Any) -> Optional[Dict[Text, Any]]:
         """Renders ``utter_action``; generates text for the GPT policy's response.
 
-        The generated response's message carries ``generation`` (the metadata,
-        with a new ``reply_id``) and, when the text was generated and
-        ``rating_buttons`` is on, the two rating buttons.
+        The generated response (``registry.response()``) gets the domain's text
+        as its fallback; its message carries ``generation``
+        (``GenerationRecord.to_dict()``, with a new ``reply_id``) and, when the
+        text was generated and ``rating_buttons`` is on, the two rating buttons.
         """
         if kwargs.get("domain_responses") is not None:
-            # Rasa builds the NLG before the domain is loaded; it passes the
-            # responses with every call instead.
-            self.templated.responses = kwargs["domain_responses"]
-        message = await self.templated.generate(utter_action, tracker, output_channel, **kwargs)
-        if utter_action != self.response:
+            # Rasa's own utter actions pass the responses of the domain in use.
+            self.responses = kwargs["domain_responses"]
+        message = await super().generate(utter_action, tracker, output_channel, **kwargs)
+        if utter_action != registry.response():
             return message
         message = dict(message or {})
-        fallback = message.get("text") or DEFAULT_FALLBACK
-        text, meta = await self._reply(tracker, fallback)
-        meta["reply_id"] = new_reply_id()
-        message.update(text=text, generation=meta)
-        if meta.get("generated") and self.rating_buttons:
-            message["buttons"] = rating_buttons(meta["reply_id"])
+        fallback = message.get("text")
+        if not fallback:
+            # Only a hand-built domain gets here: the policy refuses to train without
+            # the response, whose text is the one copy of the canned reply.
+            logger.error("The domain has no text for '%s'; a reply that cannot be generated "
+                         "is sent empty. Give the response a text in domain.yml.", utter_action)
+            fallback = ""
+        text, record = await self._reply(tracker, fallback)
+        record = dataclasses.replace(record, reply_id=new_reply_id())
+        message.update(text=text, generation=record.to_dict())
+        if record.generated and self.rating_buttons:
+            message["buttons"] = rating_buttons(record.reply_id)
         return message
 
-    async def _reply(self, tracker: DialogueStateTracker, fallback: str):
-        """Has the worker thread decode the reply (batched); post-processes its text."""
+    async def _reply(self, tracker: DialogueStateTracker,
+                     fallback: str) -> Tuple[str, GenerationRecord]:
+        """Has the worker thread decode the reply (batched); post-processes its text.
+
+        Returns:
+            (text to send, its record without ``reply_id``); ``text`` is
+            ``fallback`` unless a reply was generated and passed the guardrails.
+        """
         generator = registry.active()
         turns = conversation_turns(tracker)
         if generator is None or not turns or turns[-1].role != "user":
             reason = "no_generator" if generator is None else "no_user_turn"
-            return fallback, {"generated": False, "fallback": reason}
+            return fallback, GenerationRecord(generated=False, fallback=reason)
         if not turns[-1].text.strip():
             # Nothing to answer: the canned text asks what the customer needs.
-            return fallback, {"generated": False, "fallback": "empty_message"}
+            return fallback, GenerationRecord(generated=False, fallback="empty_message")
         # Cancelled by wait_for on timeout: a request not yet taken is then dropped.
         call = asyncio.wrap_future(
             self.batcher().submit(generator, turns, self.decoding, self.max_turns))
@@ -235,14 +242,14 @@ class GenerativeNLG(NaturalLanguageGenerator):
         except asyncio.TimeoutError:
             logger.warning("Generator exceeded its %.1f s budget; sent the fallback.",
                            self.decoding.max_time_s)
-            return fallback, {"generated": False, "fallback": "timeout",
-                              "model_version": generator.model_version}
-        except Exception:  # noqa: BLE001 - any model failure must not end the conversation
+            return fallback, GenerationRecord(generated=False, fallback="timeout",
+                                              model_version=generator.model_version)
+        except Exception:
             logger.exception("Generator failed; sent the fallback.")
-            return fallback, {"generated": False, "fallback": "error",
-                              "model_version": generator.model_version}
+            return fallback, GenerationRecord(generated=False, fallback="error",
+                                              model_version=generator.model_version)
         result = postprocess(generation.text, self.guardrails, fallback,
                              timed_out=generation.hit_time_budget)
-        meta = {"generated": result.fallback is None, "fallback": result.fallback,
-                "guardrails": result.actions, **generation.metadata()}
-        return result.text, meta
+        return result.text, GenerationRecord(
+            generated=result.fallback is None, fallback=result.fallback,
+            guardrails=result.actions, **generation.metadata())

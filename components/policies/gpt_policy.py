@@ -2,16 +2,19 @@
 
 A thin adapter between Rasa and ``components.generator``:
 
-- ``train`` trains the built-in generator on ``data/generator/`` (or fine-tunes
-  a local checkpoint) and stores it in the model archive, so ``rasa train``
-  builds NLU, dialogue and generator in one archive;
+- ``train`` gets the generator from one call, ``components.generator.build``
+  (which trains the built-in model on ``data/generator/``, fine-tunes or copies
+  a local checkpoint, or reuses one built from the same inputs), and stores it
+  in the model archive, so ``rasa train`` builds NLU, dialogue and generator in
+  one archive;
 - ``load`` loads the generator and registers it for the NLG step;
 - ``predict_action_probabilities`` only decides. After a user message whose
   intent is open-ended (``open_intents``) it predicts the generated response
   with confidence 1.0; after any other user message it predicts it with
   ``core_fallback_threshold``, so it wins only when no scripted policy is
   more confident. After the generated response it returns to an active form,
-  or listens.
+  or listens. Each decision is logged at debug level with its reason, as
+  Rasa's own FallbackClassifier does.
 
 The text itself is written by ``components.nlg.generative_nlg.GenerativeNLG`` in a worker
 thread, so generation never blocks Rasa's event loop (Rasa 3.6 runs policies
@@ -19,14 +22,10 @@ synchronously inside it).
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import os
 import shutil
-import tempfile
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Text, Tuple
+from typing import Any, Dict, List, Optional, Text
 
 from rasa.core.policies.policy import Policy, PolicyPrediction
 from rasa.engine.graph import ExecutionContext
@@ -39,39 +38,13 @@ from rasa.shared.core.generator import TrackerWithCachedStates
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.exceptions import FileIOException, RasaException
 
-from components.generator import registry
-from components.generator.config import TrainConfig
-from components.generator.corpus import CorpusError, fingerprint
-from components.generator.generator import (
-    Generator, GeneratorLoadError, read_meta, write_meta,
-)
+from components.generator import build, registry
+from components.generator.corpus import CorpusError
+from components.generator.generator import Generator, GeneratorLoadError
 
 logger = logging.getLogger(__name__)
 
 GENERATOR_DIR = "generator"  # sub-folder of the policy's resource in the archive
-
-
-def generator_cache_dir() -> Path:
-    """Where trained generators are kept between `rasa train` runs.
-
-    Rasa retrains every policy when any story or rule changes, because the
-    training trackers are a policy input. The generator does not depend on
-    them, so a generator trained on the same corpus and config is reused from
-    here (next to Rasa's own cache, ``RASA_CACHE_DIRECTORY`` or ``.rasa/cache``).
-    """
-    return Path(os.environ.get("RASA_CACHE_DIRECTORY", ".rasa/cache")) / "gpt_policy"
-
-
-def effective_base(config: Dict[str, Any]) -> Tuple[Optional[str], bool]:
-    """(checkpoint folder or None, whether to fine-tune it on the corpus).
-
-    The promoted generator wins when its folder exists; otherwise ``base_model``
-    and ``finetune`` as configured (None: train the built-in model).
-    """
-    promoted = config.get("promoted")
-    if promoted and Path(promoted).is_dir():
-        return str(Path(promoted).resolve()), False
-    return config.get("base_model"), bool(config.get("finetune", True))
 
 
 class GPTPolicyConfigError(RasaException):
@@ -142,30 +115,10 @@ class GPTPolicy(Policy):
         """Adds the corpus files and the base checkpoint to Rasa's training cache key.
 
         Without this, editing ``data/generator/`` would not retrain the generator,
-        because the corpus does not flow through Rasa's graph.
+        because the corpus does not flow through Rasa's graph. Delegates to
+        ``build.inputs_fingerprint`` (SHA-256, hex).
         """
-        parts = []
-        try:
-            parts.append(fingerprint(config.get("corpus", "data/generator")))
-        except CorpusError:
-            parts.append("no-corpus")
-        base, _ = effective_base(config)
-        parts.append(str(base))
-        if base and Path(base).is_dir():
-            for f in sorted(Path(base).rglob("*")):
-                if f.is_file():
-                    st = f.stat()
-                    parts.append(f"{f.relative_to(base)}:{st.st_size}:{st.st_mtime_ns}")
-        return hashlib.sha256("|".join(parts).encode()).hexdigest()
-
-    def _train_config(self) -> TrainConfig:
-        values = dict(self.config.get("train") or {})
-        if self.config.get("system_prompt"):
-            values.setdefault("system_prompt", self.config["system_prompt"])
-        try:
-            return TrainConfig.from_dict(values)
-        except ValueError as e:
-            raise GPTPolicyConfigError(f"GPTPolicy `train` option is invalid: {e}") from e
+        return build.inputs_fingerprint(config)
 
     def train(
         self,
@@ -173,66 +126,32 @@ class GPTPolicy(Policy):
         domain: Domain,
         **kwargs: Any,
     ) -> Resource:
-        """Trains (or fine-tunes) the generator and stores it in the archive.
+        """Builds the generator (``build.build_generator``) and stores it in the archive.
 
-        A generator already trained on the same corpus and config is reused from
-        ``generator_cache_dir()`` instead.
+        A generator already built from the same corpus and config is reused from
+        ``build.generator_cache_dir()`` instead of being trained again.
 
         Raises:
             GPTPolicyConfigError: if the domain lacks the response, the corpus is
-                missing or malformed, or ``base_model`` cannot be loaded.
+                missing or malformed, ``base_model`` cannot be loaded, or the
+                ``train`` options are invalid.
         """
         if self.response not in domain.responses:
             raise GPTPolicyConfigError(
                 f"GPTPolicy answers with the response '{self.response}', which domain.yml "
                 f"does not define. Add it under `responses:` with a canned fallback text."
             )
-        with self._model_storage.write_to(self._resource) as path:
-            out = Path(path) / GENERATOR_DIR
-            cached = generator_cache_dir() / self._generator_key()
-            if cached.is_dir():
-                logger.info(f"GPTPolicy: corpus and config unchanged, reusing {cached}.")
-            else:
-                self._train_generator(cached)
-            shutil.copytree(cached, out, dirs_exist_ok=True)
-        self.generator = Generator.load(out, self.config.get("system_prompt"))
-        return self._resource
-
-    def _generator_key(self) -> str:
-        """Hash of everything the generator's weights depend on (not the stories)."""
-        from components.generator.train import TRAINING_CODE_VERSION
-
-        keys = ("corpus", "base_model", "finetune", "train", "system_prompt")
-        settings = json.dumps({k: self.config.get(k) for k in keys}, sort_keys=True,
-                              default=str) + TRAINING_CODE_VERSION
-        return hashlib.sha256(
-            (settings + (self.fingerprint_addon(self.config) or "")).encode()).hexdigest()[:16]
-
-    def _train_generator(self, target: Path) -> None:
-        """Trains, fine-tunes or copies the generator into ``target`` (atomically).
-
-        Raises:
-            GPTPolicyConfigError: on a missing or malformed corpus or a bad checkpoint.
-        """
-        from components.generator import train as trainer
-
-        base, finetune = effective_base(self.config)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent)) / "generator"
         try:
-            if base and not finetune:
-                original = Generator.load(base)  # fails early on a bad checkpoint
-                shutil.copytree(base, tmp)
-                write_meta(tmp, {**read_meta(base), "model_id": original.model_id,
-                                 "version": original.model_version, "base_model": str(base)})
-            else:
-                trainer.train(self.config["corpus"], tmp, self._train_config(),
-                              base_model=base)
-            tmp.rename(target)
+            built = build.build_generator(self.config, build.generator_cache_dir())
+        except build.TrainOptionsError as e:
+            raise GPTPolicyConfigError(f"GPTPolicy `train` option is invalid: {e}") from e
         except (CorpusError, GeneratorLoadError) as e:
             raise GPTPolicyConfigError(f"GPTPolicy cannot train its generator: {e}") from e
-        finally:
-            shutil.rmtree(tmp.parent, ignore_errors=True)
+        with self._model_storage.write_to(self._resource) as path:
+            out = Path(path) / GENERATOR_DIR
+            shutil.copytree(built, out, dirs_exist_ok=True)
+        self.generator = Generator.load(out, self.config.get("system_prompt"))
+        return self._resource
 
     def predict_action_probabilities(
         self,
@@ -241,20 +160,39 @@ class GPTPolicy(Policy):
         rule_only_data: Optional[Dict[Text, Any]] = None,
         **kwargs: Any,
     ) -> PolicyPrediction:
-        """Predicts the generated response, or what follows it (see module docstring)."""
+        """Predicts the generated response, or what follows it (see module docstring).
+
+        Logs the decision and its reason at debug level (lazily formatted).
+        """
         probabilities = self._default_predictions(domain)
         latest = tracker.latest_action_name
         if latest == ACTION_LISTEN_NAME and tracker.latest_message is not None:
-            intent = (tracker.latest_message.intent or {}).get("name")
-            score = 1.0 if intent in self.open_intents else self.config["core_fallback_threshold"]
+            intent = tracker.latest_message.intent or {}
+            name = intent.get("name")
+            if name in self.open_intents:
+                score = 1.0
+                logger.debug("GPTPolicy predicted %s with confidence 1.0: intent '%s' is "
+                             "open-ended.", self.response, name)
+            else:
+                score = self.config["core_fallback_threshold"]
+                logger.debug("GPTPolicy predicted %s with confidence %s "
+                             "(core_fallback_threshold): intent '%s' (confidence %s) is "
+                             "scripted; a scripted policy wins if more confident.",
+                             self.response, score, name, intent.get("confidence"))
             probabilities[domain.index_for_action(self.response)] = score
         elif latest == self.response:
             target = tracker.active_loop_name or ACTION_LISTEN_NAME
             probabilities[domain.index_for_action(target)] = 1.0
+            if target == ACTION_LISTEN_NAME:
+                logger.debug("GPTPolicy predicted %s with confidence 1.0: after %s no form "
+                             "is active, so it listens.", target, self.response)
+            else:
+                logger.debug("GPTPolicy predicted %s with confidence 1.0: after %s: back to "
+                             "the active form %s.", target, self.response, target)
+        else:
+            logger.debug("GPTPolicy predicted nothing: it acts only after a user message "
+                         "or after %s, and the latest action is %s.", self.response, latest)
         return self._prediction(probabilities)
-
-    def persist(self) -> None:
-        """Nothing to do: ``train`` already wrote the generator into the archive."""
 
     @classmethod
     def load(
@@ -280,5 +218,5 @@ class GPTPolicy(Policy):
                 f"GPTPolicy could not load its generator ({e}); open-ended turns will "
                 f"get the canned '{config.get('response')}' text. Retrain with `rasa train`."
             )
-        registry.set_active(generator)
+        registry.set_active(generator, config["response"])
         return cls(config, model_storage, resource, execution_context, generator=generator)

@@ -1,19 +1,54 @@
-"""Fixtures for the action tests: a fresh SQLite store per test and tracker builders."""
+"""Fixtures for the action tests: a fresh SQLite store per test, tracker builders, and
+`rendered`, which turns what an action sent into the words the customer reads.
+"""
 
 import asyncio
+import copy
+import re
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
 import pytest
+from rasa.core.actions.action import RemoteAction
+from rasa.core.channels.channel import CollectingOutputChannel
+from rasa.core.nlg.response import TemplatedNaturalLanguageGenerator
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import BotUttered
+from rasa.shared.core.trackers import DialogueStateTracker
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import db
 from actions.seed import seed
 
+DOMAIN_FILE = Path(__file__).resolve().parents[2] / "domain.yml"
+# The contract's slots (None in a new conversation), plus requested_slot, which Rasa
+# adds itself; `initial_slots` adds every domain.yml slot with its initial value.
 ORDER_SLOTS = ("order_id", "email", "verified_email", "cancel_confirmed", "return_reason",
                "new_address", "product", "payment_method", "requested_slot",
                "reply_rating")
+# A placeholder Rasa left unfilled: it returns the response's text unchanged then.
+PLACEHOLDER = re.compile(r"{([^\n{}]+?)}")
+
+
+@lru_cache(maxsize=1)
+def project_domain() -> Domain:
+    """The project's domain.yml, as Rasa loads it."""
+    return Domain.load(str(DOMAIN_FILE))
+
+
+@pytest.fixture
+def domain() -> Domain:
+    """The project's domain.yml (`project_domain`)."""
+    return project_domain()
+
+
+def initial_slots() -> Dict[str, Any]:
+    """Every slot as a new conversation has it: the domain's initial values, else None."""
+    slots = {name: None for name in ORDER_SLOTS}
+    slots.update({slot.name: slot.initial_value for slot in project_domain().slots})
+    return slots
 
 
 @pytest.fixture(autouse=True)
@@ -56,11 +91,11 @@ def build_tracker(
     sender_id: str = "test-user",
     entities: Optional[List[Dict[str, Any]]] = None,
 ) -> Tracker:
-    """A rasa_sdk Tracker with every contract slot (None unless given).
+    """A rasa_sdk Tracker with every slot (its initial value, mostly None, unless given).
 
     ``entities`` are the latest message's, e.g. ``[{"entity": "rating", "value": "up"}]``.
     """
-    all_slots = {name: None for name in ORDER_SLOTS}
+    all_slots = initial_slots()
     all_slots.update(slots or {})
     return Tracker(
         sender_id=sender_id,
@@ -97,14 +132,44 @@ def run_action(dispatcher: CollectingDispatcher) -> Callable[..., List[Dict[str,
     return _run
 
 
-def texts(dispatcher: CollectingDispatcher) -> List[str]:
-    """The texts the dispatcher collected."""
-    return [message.get("text") or "" for message in dispatcher.messages]
+def rendered(dispatcher: CollectingDispatcher,
+             tracker: Optional[Tracker] = None) -> List[BotUttered]:
+    """The bot messages Rasa makes of what ``dispatcher`` collected, one per message.
+
+    Runs Rasa 3.6's own code for an action server's reply
+    (``RemoteAction._utter_responses``) with a TemplatedNaturalLanguageGenerator over
+    the project's domain.yml: a ``response`` is filled from the variables sent with
+    it and from the slots (``tracker``'s, else the initial values). Fails when a
+    response is not in domain.yml (Rasa would send nothing) or a ``{placeholder}``
+    stayed unfilled (Rasa would send it as it is).
+    """
+    domain = project_domain()
+    slots = dict(initial_slots())
+    slots.update(tracker.slots if tracker is not None else {})
+    rasa_tracker = DialogueStateTracker(
+        tracker.sender_id if tracker is not None else "test-user", domain.slots)
+    for slot in rasa_tracker.slots.values():
+        slot.value = slots.get(slot.name, slot.value)
+    nlg = TemplatedNaturalLanguageGenerator(domain.responses)
+    bots: List[BotUttered] = []
+    for message in dispatcher.messages:
+        [bot] = asyncio.run(RemoteAction._utter_responses(
+            [copy.deepcopy(message)], CollectingOutputChannel(), nlg, rasa_tracker)) or [None]
+        assert bot is not None, f"Rasa sends nothing for {message}: no such response"
+        left = PLACEHOLDER.findall(bot.text or "")
+        assert not left, f"{message.get('response')} left {left} unfilled: {bot.text!r}"
+        bots.append(bot)
+    return bots
+
+
+def texts(dispatcher: CollectingDispatcher, tracker: Optional[Tracker] = None) -> List[str]:
+    """The texts the customer reads, one per message the dispatcher collected."""
+    return [bot.text or "" for bot in rendered(dispatcher, tracker)]
 
 
 @pytest.fixture
-def said() -> Callable[[CollectingDispatcher], List[str]]:
-    """Function returning the texts a dispatcher collected."""
+def said() -> Callable[..., List[str]]:
+    """``said(dispatcher, tracker=None)``: the texts the customer reads (see `rendered`)."""
     return texts
 
 

@@ -1,11 +1,13 @@
-"""Tests for actions/forms.py: order id and email verification, free-text slots."""
+"""Tests for actions/forms.py: order id and email verification, free-text slots.
+
+The texts are what the customer reads (conftest.rendered).
+"""
 
 import asyncio
 
 import pytest
 from sqlalchemy import func, select
 
-from actions.common import DB_UNAVAILABLE
 from actions.db import Customer, Order
 from actions.forms import (
     ValidateCancelOrderForm,
@@ -22,6 +24,13 @@ ORDER_FORMS = [
     (ValidateChangeAddressForm, "change_address_form", ["order_id", "email", "new_address"]),
 ]
 INJECTION = "KC-1'; DROP TABLE orders;--"
+DB_DOWN = "I can't reach the order system right now, please try again in a few minutes."
+ORDER_ID_HINT = (
+    "That doesn't look like an order number. Order numbers look like KC-10423 (KC- and five "
+    "digits); you'll find yours in the confirmation email. To do something else instead, "
+    "just say \"never mind\".")
+EMAIL_HINT = ("That doesn't look like an email address. Could you type it again, like "
+              "name@example.com?")
 
 
 def slot_events(**slots):
@@ -60,7 +69,7 @@ def test_malformed_order_id_is_reasked_with_the_format(store, make_tracker, disp
                                                        typed):
     result = validate(ValidateOrderLookupForm(), "order_id", typed, dispatcher, make_tracker())
     assert result == {"order_id": None}
-    assert "KC-10423" in said(dispatcher)[0] and "five digits" in said(dispatcher)[0]
+    assert said(dispatcher) == [ORDER_ID_HINT]
 
 
 def test_sql_injection_order_id_is_rejected_and_tables_stay(store, make_tracker, dispatcher, rows):
@@ -71,9 +80,11 @@ def test_sql_injection_order_id_is_rejected_and_tables_stay(store, make_tracker,
 
 
 def test_unknown_order_id_is_reasked(store, make_tracker, dispatcher, said):
-    result = validate(ValidateReturnForm(), "order_id", "KC-99999", dispatcher, make_tracker())
+    result = validate(ValidateReturnForm(), "order_id", "kc 99999", dispatcher, make_tracker())
     assert result == {"order_id": None}
-    assert "couldn't find order KC-99999" in said(dispatcher)[0]
+    assert said(dispatcher) == [
+        "I couldn't find order KC-99999. Please check the number: order numbers look like "
+        "KC-10423 (KC- and five digits)."]
 
 
 @pytest.mark.parametrize("form_class, _name, _required", ORDER_FORMS)
@@ -90,8 +101,10 @@ def test_wrong_email_is_reasked_without_revealing_the_real_one(store, make_track
     result = validate(ValidateOrderLookupForm(), "email", "mei.chen@example.com", dispatcher,
                       tracker)
     assert result == {"email": None, "verified_email": None}
-    message = said(dispatcher)[0]
-    assert "doesn't match" in message and "KC-10423" in message
+    message = said(dispatcher, tracker)[0]
+    assert message == (
+        "That email address doesn't match the one on order KC-10423. Please give the email "
+        "address you used when you placed the order.")
     assert "jane" not in message.lower()
 
 
@@ -99,7 +112,7 @@ def test_malformed_email_is_reasked(store, make_tracker, dispatcher, said):
     tracker = make_tracker(slots={"order_id": "KC-10423"})
     result = validate(ValidateOrderLookupForm(), "email", "jane at example", dispatcher, tracker)
     assert result == {"email": None, "verified_email": None}
-    assert "email address" in said(dispatcher)[0]
+    assert said(dispatcher) == [EMAIL_HINT]
 
 
 def test_email_before_order_id_is_kept_unverified(store, make_tracker, dispatcher):
@@ -123,7 +136,8 @@ def test_earlier_email_of_another_customer_is_cleared(store, make_tracker, dispa
     )
     result = validate(ValidateOrderLookupForm(), "order_id", "KC-10441", dispatcher, tracker)
     assert result == {"order_id": "KC-10441", "email": None, "verified_email": None}
-    assert "email address on order KC-10441" in said(dispatcher)[0]
+    assert said(dispatcher, tracker) == [
+        "To keep orders private, I need the email address on order KC-10441."]
 
 
 @pytest.mark.parametrize("form_class, form_name, required", ORDER_FORMS)
@@ -157,10 +171,12 @@ def test_run_rejects_someone_elses_email_given_in_one_message(store, make_tracke
 @pytest.mark.parametrize(
     "reason, expected", [("ok", None), ("  ", None), ("Too  small", "Too small")]
 )
-def test_return_reason_needs_three_characters(store, make_tracker, dispatcher, reason, expected):
+def test_return_reason_needs_three_characters(store, make_tracker, dispatcher, said, reason,
+                                              expected):
     result = validate(ValidateReturnForm(), "return_reason", reason, dispatcher, make_tracker())
     assert result == {"return_reason": expected}
-    assert bool(dispatcher.messages) == (expected is None)
+    assert said(dispatcher) == (
+        ["Could you tell me in a few words why you're returning it?"] if expected is None else [])
 
 
 @pytest.mark.parametrize(
@@ -171,26 +187,29 @@ def test_return_reason_needs_three_characters(store, make_tracker, dispatcher, r
         ("12  Oak Road,\nSpringfield", "12 Oak Road, Springfield"),
     ],
 )
-def test_new_address_needs_ten_characters_and_a_digit(make_tracker, dispatcher, address, expected):
+def test_new_address_needs_ten_characters_and_a_digit(make_tracker, dispatcher, said, address,
+                                                      expected):
     form = ValidateChangeAddressForm()
     result = validate(form, "new_address", address, dispatcher, make_tracker())
     assert result == {"new_address": expected}
-    assert bool(dispatcher.messages) == (expected is None)
+    assert said(dispatcher) == (
+        ["That address looks incomplete. Please give the full address with the house number, "
+         "street, city and ZIP or postal code."] if expected is None else [])
 
 
-def test_handoff_email_needs_only_a_valid_format(broken_store, make_tracker, dispatcher):
+def test_handoff_email_needs_only_a_valid_format(broken_store, make_tracker, dispatcher, said):
     form = ValidateHandoffForm()
     assert validate(form, "email", "Someone@Example.org", dispatcher, make_tracker()) == {
         "email": "someone@example.org"
     }
     assert validate(form, "email", "not an email", dispatcher, make_tracker()) == {"email": None}
-    assert len(dispatcher.messages) == 1
+    assert said(dispatcher) == [EMAIL_HINT]
 
 
 def test_database_trouble_reasks_politely(broken_store, make_tracker, dispatcher, said, caplog):
     form = ValidateOrderLookupForm()
     result = validate(form, "order_id", "KC-10423", dispatcher, make_tracker())
     assert result == {"order_id": None}
-    assert said(dispatcher) == [DB_UNAVAILABLE]
+    assert said(dispatcher) == [DB_DOWN]
     assert any(record.levelname == "ERROR" for record in caplog.records)
 

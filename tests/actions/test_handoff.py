@@ -1,10 +1,16 @@
-"""Tests for actions/handoff.py: the summary and the ticket."""
+"""Tests for actions/handoff.py: the summary and the ticket.
+
+The texts are what the customer reads (conftest.rendered); the support hours come
+from the ``support_hours`` slot of domain.yml.
+"""
 
 from sqlalchemy import select
 
-from actions.common import DB_UNAVAILABLE
 from actions.db import Ticket
 from actions.handoff import ActionHandoff, conversation_summary, ticket_reference, truncate
+
+DB_DOWN = "I can't reach the order system right now, please try again in a few minutes."
+HOURS = "Monday-Friday 8:00-20:00 and Saturday 9:00-17:00 Eastern Time (closed Sunday)"
 
 CONVERSATION = [
     {"event": "action", "name": "action_listen"},
@@ -42,10 +48,23 @@ def test_handoff_opens_a_ticket(store, make_tracker, run_action, dispatcher, sai
     assert (ticket.conversation_id, ticket.customer_email, ticket.status) == (
         "conv-42", "jane.doe@example.com", "open")
     assert "strange noise" in ticket.summary and "hi" not in ticket.summary.splitlines()
-    message = said(dispatcher)[0]
-    assert ticket_reference(ticket.id) in message
-    assert "within one business day" in message and "jane.doe@example.com" in message
-    assert "Monday-Friday 8:00-20:00" in message
+    message = said(dispatcher, tracker)[0]
+    assert message == (
+        f"I've opened ticket {ticket_reference(ticket.id)} and passed our conversation to the "
+        "support team. A person will reply by email to jane.doe@example.com within one "
+        f"business day. Our support hours are {HOURS}.")
+    assert dispatcher.messages[0]["response"] == "utter_ticket_opened"
+
+
+def test_support_hours_are_written_once_in_the_domain(domain):
+    """The slot's initial value is the one source; the responses that state hours use it."""
+    [hours] = [slot.initial_value for slot in domain.slots if slot.name == "support_hours"]
+    assert hours == HOURS
+    texts = [variation.get("text") or "" for variations in domain.responses.values()
+             for variation in variations]
+    assert not [text for text in texts if "8:00" in text or "Saturday" in text]
+    for name in ("utter_opening_hours", "utter_contact_info", "utter_ticket_opened"):
+        assert all("{support_hours}" in v["text"] for v in domain.responses[name]), name
 
 
 def test_each_handoff_gets_its_own_ticket(store, make_tracker, run_action, dispatcher, said, rows):
@@ -60,14 +79,14 @@ def test_each_handoff_gets_its_own_ticket(store, make_tracker, run_action, dispa
 def test_handoff_without_email_asks_for_it(store, make_tracker, run_action, dispatcher, said,
                                            rows):
     run_action(ActionHandoff(), make_tracker(events=CONVERSATION))
-    assert "email address" in said(dispatcher)[0]
+    assert said(dispatcher) == ["I need your email address so our support team can reply to you."]
     assert rows(store, select(Ticket)) == []
 
 
 def test_database_trouble_is_a_polite_message(broken_store, make_tracker, run_action, dispatcher,
                                               said, caplog):
     run_action(ActionHandoff(), make_tracker(slots={"email": "sam.okafor@example.org"}))
-    assert said(dispatcher) == [DB_UNAVAILABLE]
+    assert said(dispatcher) == [DB_DOWN]
     assert any(record.levelname == "ERROR" for record in caplog.records)
 
 

@@ -1,4 +1,4 @@
-"""Tests for actions/feedback.py: finding the rated reply, the rating, the recorded slot."""
+"""Tests for actions/ratings.py: finding the rated reply, the rating, the recorded slot."""
 
 import logging
 import time
@@ -6,7 +6,8 @@ import time
 import pytest
 from rasa_sdk.events import SlotSet
 
-from actions.feedback import (
+import shared_names
+from actions.ratings import (
     ActionRateReply,
     find_rated_reply,
     normalise_rating,
@@ -15,6 +16,11 @@ from actions.feedback import (
 )
 
 MODEL = "kestrel-gpt-6356fff65757"
+# What the customer reads (domain.yml): utter_rating_thanks has two variations.
+THANKS = {"Thanks for the feedback, it helps us improve.",
+          "Thanks for rating that answer, it helps us get better."}
+UNKNOWN = ("Sorry, I couldn't find the answer you rated, so nothing was recorded. Just keep "
+           "asking, I'm happy to help.")
 
 
 def generated(reply_id, text="We ship to the US and Canada.", **generation):
@@ -58,7 +64,13 @@ def responses(dispatcher):
     return [message.get("response") for message in dispatcher.messages]
 
 
-def test_button_rates_the_reply_with_that_id(make_tracker, run_action, dispatcher):
+def test_the_action_uses_the_shared_names():
+    assert ActionRateReply().name() == shared_names.RATE_ACTION == "action_rate_reply"
+    assert (shared_names.RATING_SLOT, shared_names.HELPFUL, shared_names.NOT_HELPFUL) == (
+        "reply_rating", "helpful", "not_helpful")
+
+
+def test_button_rates_the_reply_with_that_id(make_tracker, run_action, dispatcher, said):
     before = time.time()
     events = rate(run_action, make_tracker, CONVERSATION,
                   '/rate_reply{"rating": "helpful", "reply_id": "a1b2c3d4e5f60718"}',
@@ -71,6 +83,8 @@ def test_button_rates_the_reply_with_that_id(make_tracker, run_action, dispatche
     assert record == {"reply_id": "a1b2c3d4e5f60718", "rating": "helpful",
                       "model_version": MODEL, "generated": True}
     assert responses(dispatcher) == ["utter_rating_thanks"]
+    [text] = said(dispatcher)
+    assert text in THANKS
 
 
 @pytest.mark.parametrize("text, intent, rating", [
@@ -103,14 +117,16 @@ def test_fallback_reply_can_be_rated_by_text(make_tracker, run_action, dispatche
         "0123456789abcdef", False, None)
 
 
-def test_unknown_reply_id_records_nothing(make_tracker, run_action, dispatcher, caplog):
-    with caplog.at_level(logging.WARNING, logger="actions.feedback"):
+def test_unknown_reply_id_records_nothing(make_tracker, run_action, dispatcher, said, caplog):
+    with caplog.at_level(logging.WARNING, logger="actions.ratings"):
         events = rate(run_action, make_tracker, CONVERSATION,
                       '/rate_reply{"rating": "helpful", "reply_id": "deadbeefdeadbeef"}',
                       entities=button("helpful", "deadbeefdeadbeef"))
     assert events == []
     assert responses(dispatcher) == ["utter_rating_unknown"]
+    assert said(dispatcher) == [UNKNOWN]
     assert any("deadbeefdeadbeef" in r.getMessage() and r.levelname == "WARNING"
+               and r.getMessage().startswith("action_rate_reply recorded nothing")
                for r in caplog.records)
 
 
@@ -123,14 +139,14 @@ def test_unknown_reply_id_records_nothing(make_tracker, run_action, dispatcher, 
 ])
 def test_text_rating_needs_a_generated_reply_just_before(make_tracker, run_action, dispatcher,
                                                           events, caplog):
-    with caplog.at_level(logging.WARNING, logger="actions.feedback"):
+    with caplog.at_level(logging.WARNING, logger="actions.ratings"):
         assert rate(run_action, make_tracker, events, "yes", intent="affirm") == []
     assert responses(dispatcher) == ["utter_rating_unknown"]
     assert any("not a generated reply" in r.getMessage() for r in caplog.records)
 
 
 def test_malformed_rating_records_nothing(make_tracker, run_action, dispatcher, caplog):
-    with caplog.at_level(logging.WARNING, logger="actions.feedback"):
+    with caplog.at_level(logging.WARNING, logger="actions.ratings"):
         events = rate(run_action, make_tracker, CONVERSATION,
                       '/rate_reply{"rating": "5 stars", "reply_id": "a1b2c3d4e5f60718"}',
                       entities=button("5 stars", "a1b2c3d4e5f60718"))

@@ -30,7 +30,7 @@ class FakeSlackAPI(BaseHTTPRequestHandler):
 
     calls: List[Dict] = []
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         try:
             args = json.loads(body or b"{}")

@@ -30,7 +30,7 @@ def generation(reply_id: str, model_version: str = "v1", generated: bool = True,
 
 
 def rating(reply_id: str, value: str, model_version: str = "v1", rated_at: float = T0) -> Dict:
-    """The ``reply_rating`` slot value that actions.feedback.ActionRateReply sets."""
+    """The ``reply_rating`` slot value that actions.ratings.ActionRateReply sets."""
     return {"reply_id": reply_id, "rating": value, "model_version": model_version,
             "rated_at": rated_at}
 

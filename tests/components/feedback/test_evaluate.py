@@ -2,6 +2,7 @@ import json
 import math
 import re
 import shutil
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -10,11 +11,11 @@ import torch
 from rasa.shared.core.events import BotUttered, SlotSet, UserUttered
 
 from components.feedback import evaluate as ev
-from components.generator.config import TrainConfig
+from components.generator.config import GenerationConfig, TrainConfig
 from components.generator.generator import Generator, GeneratorLoadError, write_meta
 from components.generator.prompt import Turn, build_prompt
 from components.generator.train import encode, fit
-from components.generator.guardrails import GuardrailConfig, postprocess
+from components.generator.guardrails import postprocess
 from tests.components.feedback.conftest import DAY, T0, generation, rating
 from tests.conftest import TINY_TRAIN
 
@@ -37,6 +38,13 @@ PAIRS = [
      "model_version": "v1"},
 ]
 MAX_NEW = 12  # tokens: keeps the tiny models fast
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(autouse=True)
+def in_the_project_folder(monkeypatch):
+    """The defaults read domain.yml and endpoints.yml in the working directory, as the CLI does."""
+    monkeypatch.chdir(ROOT)
 
 
 def write_jsonl(path, rows):
@@ -194,7 +202,7 @@ def test_replies_are_post_processed_and_scored(checkpoints):
                                           progress=False)
     assert len(replies) == len(PAIRS)
     for reply in replies:
-        expected = postprocess(reply["raw"], GuardrailConfig(), ev.FALLBACK_TEXT)
+        expected = postprocess(reply["raw"], ev.bot_settings().guardrails, ev.fallback_text())
         assert (reply["text"], reply["fallback"]) == (expected.text, expected.fallback)
     passed = [r["fallback"] is None for r in replies]
     assert metrics["guardrail_pass_rate"] == sum(passed) / len(replies)
@@ -286,6 +294,65 @@ def test_too_many_new_tokens_is_an_evaluation_error(checkpoints, heldout, tmp_pa
 def test_the_fallback_is_the_bots_own_text():
     import yaml
 
-    root = Path(__file__).resolve().parents[3]
-    domain = yaml.safe_load((root / "domain.yml").read_text(encoding="utf-8"))
-    assert ev.FALLBACK_TEXT == domain["responses"]["utter_gpt_reply"][0]["text"]
+    domain = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
+    assert ev.fallback_text() == domain["responses"]["utter_gpt_reply"][0]["text"]
+    assert ev.fallback_text(ROOT / "domain.yml") == ev.fallback_text()
+
+
+def test_the_decoding_is_the_bots_own_made_greedy():
+    from components.nlg.config import read_nlg_config
+
+    bot = read_nlg_config(ROOT / "endpoints.yml").decoding
+    assert ev.bot_decoding() == replace(bot, do_sample=False)
+    assert ev.bot_decoding(MAX_NEW) == replace(bot, do_sample=False, max_new_tokens=MAX_NEW)
+    # With the project's endpoints.yml, the settings this module used to hard-code.
+    assert ev.bot_decoding() == GenerationConfig(do_sample=False, repetition_penalty=1.3,
+                                                 max_new_tokens=48, max_time_s=2.0)
+
+
+def write_bot_files(tmp_path, canned="Our canned test reply.", decoding="max_time_s: 2.0"):
+    domain = tmp_path / "domain.yml"
+    domain.write_text(f'version: "3.1"\nresponses:\n  utter_gpt_reply:\n'
+                      f'    - text: "{canned}"\n', encoding="utf-8")
+    endpoints = tmp_path / "endpoints.yml"
+    endpoints.write_text("nlg:\n  type: components.nlg.generative_nlg.GenerativeNLG\n"
+                         f"  decoding: {{{decoding}}}\n", encoding="utf-8")
+    return domain, endpoints
+
+
+def test_scoring_uses_the_given_domain_and_endpoints_files(checkpoints, tmp_path):
+    # A decoding budget no reply can meet: every reply gets the canned text of `domain`.
+    domain, endpoints = write_bot_files(tmp_path, decoding="max_time_s: 1.0e-6")
+    generator = Generator.load(checkpoints[0])
+    pairs = ev.load_heldout(write_jsonl(tmp_path / "heldout.jsonl", PAIRS[:2]))
+    metrics, replies = ev.score_generator(generator, checkpoints[0], pairs, MAX_NEW,
+                                          progress=False, domain_path=domain,
+                                          endpoints_path=endpoints)
+    assert [r["text"] for r in replies] == ["Our canned test reply."] * 2
+    assert metrics["fallbacks"] == {"timeout": 2} and metrics["guardrail_pass_rate"] == 0
+
+
+@pytest.mark.parametrize("domain_text, endpoints_text, message", [
+    (None, "nlg:\n  response: utter_gpt_reply\n", "`response` in endpoints.yml is no longer read"),
+    (None, "nlg:\n  decoding: {max_time_s: 0}\n", "max_time_s has to be > 0"),
+    ('version: "3.1"\nresponses:\n  utter_greet: [{text: hi}]\n', None,
+     "has no text for the response 'utter_gpt_reply'"),
+])
+def test_bad_bot_files_fail_before_any_model_is_loaded(heldout, tmp_path, domain_text,
+                                                      endpoints_text, message):
+    domain, endpoints = write_bot_files(tmp_path)
+    if domain_text:
+        domain.write_text(domain_text, encoding="utf-8")
+    if endpoints_text:
+        endpoints.write_text(endpoints_text, encoding="utf-8")
+    with pytest.raises(ev.EvaluationError, match=re.escape(message)):
+        ev.evaluate_candidate(tmp_path / "no-model", tmp_path / "no-model", heldout,
+                              tmp_path / "out", domain_path=domain, endpoints_path=endpoints)
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_bot_files_are_named(tmp_path):
+    with pytest.raises(ev.EvaluationError, match="No domain file at"):
+        ev.fallback_text(tmp_path / "domain.yml")
+    with pytest.raises(ev.EvaluationError, match="No endpoints file at"):
+        ev.bot_decoding(endpoints_path=tmp_path / "endpoints.yml")

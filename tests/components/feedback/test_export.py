@@ -91,6 +91,9 @@ def test_export_is_incremental_and_deduplicated(make_store, tmp_path):
     assert [(r["reply_id"], r["rating"]) for r in records] == [("r1", "not_helpful")]
     state = json.loads((tmp_path / "exports" / "state.json").read_text())
     assert [e["export_id"] for e in state["exports"]] == [first.folder.name, third.folder.name]
+    # Only complete exports and the state: no temporary folder or file is left.
+    assert sorted(p.name for p in (tmp_path / "exports").iterdir()) == [
+        first.folder.name, third.folder.name, "state.json"]
 
 
 def test_since_selects_the_window(make_store, tmp_path):

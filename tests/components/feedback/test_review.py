@@ -47,6 +47,9 @@ def test_review_file_lists_bad_turns_first_and_keeps_corrections(exports, tmp_pa
         writer.writerows(rows)
     write_review_file(exports, out)  # refreshed after a new export
     assert load_corrections(out)[rows[0]["reply_id"]].startswith("Standard shipping")
+    assert out.read_bytes().startswith(b"reply_id,model_version,rating,context,reply,"
+                                       b"corrected_reply\r\n")  # csv's own line ends
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exports", "review.csv"]
 
 
 def test_dataset_uses_corrections_and_helpful_replies(exports, tmp_path):
@@ -69,6 +72,16 @@ def test_dataset_uses_corrections_and_helpful_replies(exports, tmp_path):
     # Rebuilding gives the same split: held-out turns never leak into training.
     build_dataset(exports, tmp_path / "ds2", corrections, heldout_fraction=0.3)
     assert read_pairs(tmp_path / "ds2" / "heldout.jsonl") == heldout
+
+
+def test_rebuilding_replaces_the_dataset_and_leaves_no_temp_folder(exports, tmp_path):
+    out = tmp_path / "ds"
+    out.mkdir()
+    (out / "stale.jsonl").write_text("old run\n")
+    build_dataset(exports, out, heldout_fraction=0.3)
+    assert sorted(p.name for p in out.iterdir()) == [
+        "heldout.jsonl", "manifest.json", "negatives.jsonl", "train.jsonl"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ds", "exports"]
 
 
 def test_corrections_file_with_missing_columns(exports, tmp_path):

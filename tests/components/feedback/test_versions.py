@@ -38,7 +38,7 @@ def test_promote_then_roll_back(tiny_checkpoint, tmp_path):
 
 
 def test_promoted_generator_is_what_the_policy_packs(tiny_checkpoint, tmp_path):
-    from components.policies.gpt_policy import effective_base
+    from components.generator.build import effective_base
 
     versions = GeneratorVersions(tmp_path / "generators")
     config = {"promoted": str(versions.root / "current"), "base_model": None, "finetune": True}

@@ -16,6 +16,7 @@ from components.generator import registry
 from components.generator.generator import Generator
 from components.generator.prompt import Turn
 from components.nlg.generative_nlg import GenerativeNLG, NLGConfigError, conversation_turns, rating_buttons
+from shared_names import GENERATION_KEY, GPT_RESPONSE, GenerationRecord
 
 PROJECT_DOMAIN = Path(__file__).resolve().parents[3] / "domain.yml"
 DOMAIN = Domain.from_yaml("""
@@ -23,7 +24,11 @@ version: "3.1"
 responses:
   utter_greet: [{text: "Hello from the domain!"}]
   utter_gpt_reply: [{text: "Canned fallback."}]
+  utter_custom_reply: [{text: "Custom canned fallback."}]
 """)
+# The keys of a decoded reply's `generation` dict, in the order they have always been stored.
+DECODED_KEYS = ["generated", "fallback", "guardrails", "model_id", "model_version",
+                "prompt_tokens", "generated_tokens", "latency_ms", "hit_time_budget", "reply_id"]
 
 
 def make_nlg(**options) -> GenerativeNLG:
@@ -92,10 +97,10 @@ class BrokenBatchGenerator(BatchRecordingGenerator):
 def use_generator(tiny_checkpoint):
     def install(cls=Generator):
         generator = cls.load(tiny_checkpoint)
-        registry.set_active(generator)
+        registry.set_active(generator, GPT_RESPONSE)
         return generator
     yield install
-    registry.set_active(None)
+    registry.clear()
 
 
 async def generate(nlg, t, action="utter_gpt_reply"):
@@ -141,7 +146,7 @@ async def test_other_responses_come_from_the_domain(use_generator):
 
 
 async def test_no_generator_sends_the_canned_text():
-    registry.set_active(None)
+    registry.clear()
     message = await generate(make_nlg(), tracker("tell me a joke"))
     assert message["text"] == "Canned fallback."
     meta = dict(message["generation"])
@@ -154,8 +159,10 @@ async def test_failing_generator_sends_the_canned_text(use_generator):
     use_generator(BrokenGenerator)
     message = await generate(make_nlg(), tracker("tell me a joke"))
     assert message["text"] == "Canned fallback."
-    assert message["generation"]["fallback"] == "error"
-    assert message["generation"]["reply_id"] and "buttons" not in message
+    meta = dict(message["generation"])
+    assert re.fullmatch(r"[0-9a-f]{16}", meta.pop("reply_id")) and "buttons" not in message
+    assert meta == {"generated": False, "fallback": "error",
+                    "model_version": registry.active().model_version}
 
 
 async def test_slow_generator_sends_the_canned_text(use_generator):
@@ -163,20 +170,27 @@ async def test_slow_generator_sends_the_canned_text(use_generator):
     nlg = make_nlg(decoding={"max_time_s": 0.1}, timeout_grace_s=0.1)
     message = await generate(nlg, tracker("tell me a joke"))
     assert message["text"] == "Canned fallback."
-    assert message["generation"]["fallback"] == "timeout"
+    meta = dict(message["generation"])
+    assert meta.pop("reply_id")
+    assert meta == {"generated": False, "fallback": "timeout",
+                    "model_version": registry.active().model_version}
 
 
 async def test_reply_needs_a_user_turn_last(use_generator):
     use_generator()
     message = await generate(make_nlg(), tracker("hi", "Hello!"))
-    assert message["generation"]["fallback"] == "no_user_turn"
+    meta = dict(message["generation"])
+    assert meta.pop("reply_id")
+    assert meta == {"generated": False, "fallback": "no_user_turn"}
 
 
 async def test_empty_message_gets_the_canned_text(use_generator):
     use_generator(BrokenGenerator)  # would fail if it were called
     message = await generate(make_nlg(), tracker("hi", "Hello!", "   "))
     assert message["text"] == "Canned fallback."
-    assert message["generation"]["fallback"] == "empty_message"
+    meta = dict(message["generation"])
+    assert meta.pop("reply_id")
+    assert meta == {"generated": False, "fallback": "empty_message"}
 
 
 async def test_generated_reply_gets_an_id_and_rating_buttons(use_generator):
@@ -184,7 +198,10 @@ async def test_generated_reply_gets_an_id_and_rating_buttons(use_generator):
     message = await generate(make_nlg(), tracker("Do you ship to Canada?"))
     assert message["text"] == "Yes, we ship to the US and Canada."
     meta = message["generation"]
-    assert meta["generated"] is True
+    # Every key of a decoded reply, "fallback": None included.
+    assert list(meta) == DECODED_KEYS and meta["fallback"] is None
+    assert meta["generated"] is True and meta["guardrails"] == []
+    assert GenerationRecord.from_metadata({GENERATION_KEY: meta}).to_dict() == meta
     reply_id = meta["reply_id"]
     assert re.fullmatch(r"[0-9a-f]{16}", reply_id)
     assert message["buttons"] == [
@@ -216,8 +233,37 @@ async def test_rejected_text_gets_an_id_but_no_buttons(use_generator):
     nlg = make_nlg(guardrails={"extra_blocklist": ["canada"]})
     message = await generate(nlg, tracker("Do you ship to Canada?"))
     assert message["text"] == "Canned fallback."
-    assert message["generation"]["generated"] is False
-    assert message["generation"]["reply_id"] and "buttons" not in message
+    meta = message["generation"]
+    assert list(meta) == DECODED_KEYS
+    assert (meta["generated"], meta["fallback"]) == (False, "blocked")
+    assert meta["guardrails"] == ["blocked:canada"]
+    assert meta["reply_id"] and "buttons" not in message
+
+
+async def test_the_generated_response_is_the_one_the_policy_registered(use_generator):
+    generator = use_generator(CannedTextGenerator)
+    registry.set_active(generator, "utter_custom_reply")
+    nlg = make_nlg()
+    message = await generate(nlg, tracker("Do you ship to Canada?"), action="utter_custom_reply")
+    assert message["text"] == "Yes, we ship to the US and Canada."
+    assert message["generation"]["generated"] is True
+    # utter_gpt_reply is now an ordinary domain response.
+    message = await generate(nlg, tracker("Do you ship to Canada?"))
+    assert message["text"] == "Canned fallback." and "generation" not in message
+    registry.set_active(None, "utter_custom_reply")  # the policy's load failed
+    message = await generate(nlg, tracker("Do you ship to Canada?"), action="utter_custom_reply")
+    assert message["text"] == "Custom canned fallback."
+    assert message["generation"]["fallback"] == "no_generator"
+
+
+async def test_a_domain_without_the_text_sends_an_empty_fallback(caplog):
+    registry.clear()
+    nlg = make_nlg()
+    message = await nlg.generate(GPT_RESPONSE, tracker("tell me a joke"), "rest",
+                                 domain_responses={"utter_greet": [{"text": "Hi"}]})
+    assert message["text"] == ""
+    assert message["generation"]["fallback"] == "no_generator"
+    assert f"no text for '{GPT_RESPONSE}'" in caplog.text
 
 
 def test_button_payloads_are_what_rasa_parses_with_the_project_domain():
@@ -260,10 +306,19 @@ def test_conversation_turns_follow_the_tracker():
     ({"max_batch_size": "8"}, "max_batch_size"),
     ({"torch_threads": 0}, "torch_threads"),
     ({"torch_threads": 1.5}, "torch_threads"),
+    ({"max_turns": 0}, "max_turns"),
+    ({"response": "utter_gpt_reply"}, "`response` in endpoints.yml is no longer read"),
 ])
 def test_bad_endpoint_options_are_rejected(options, message):
     with pytest.raises(NLGConfigError, match=message):
         make_nlg(**options)
+
+
+def test_the_options_are_validated_once_into_nlg_config():
+    nlg = make_nlg(max_turns=3, decoding={"max_new_tokens": 10}, rating_buttons=False)
+    assert (nlg.config.max_turns, nlg.max_turns) == (3, 3)
+    assert nlg.decoding.max_new_tokens == 10 and nlg.rating_buttons is False
+    assert GenerativeNLG().config == make_nlg().config  # no endpoint config: the defaults
 
 
 # --- concurrent replies: queued while the worker is busy, decoded in one batch ---------

@@ -1,4 +1,4 @@
-"""GPTPolicy: train -> persist -> load -> predict with Rasa's LocalModelStorage."""
+"""GPTPolicy: train -> load -> predict with Rasa's LocalModelStorage."""
 import logging
 import shutil
 
@@ -60,7 +60,6 @@ def trained(config, storage, context):
     resource = Resource("gpt_policy")
     policy = GPTPolicy.create(config, storage, resource, context)
     policy.train([], DOMAIN)
-    policy.persist()
     return resource
 
 
@@ -78,10 +77,11 @@ def predicted(prediction, domain=DOMAIN):
 
 
 def test_round_trip_registers_the_generator(config, storage, context, trained):
-    registry.set_active(None)
+    registry.clear()
     loaded = GPTPolicy.load(config, storage, trained, context)
     assert loaded.generator is not None
     assert registry.active() is loaded.generator
+    assert registry.response() == config["response"]
     assert loaded.generator.model_version.startswith("kestrel-gpt-")
 
 
@@ -111,6 +111,36 @@ def test_after_the_reply_it_listens_or_returns_to_the_form(config, storage, cont
         "order_lookup_form", 1.0)
 
 
+def test_each_decision_is_logged_with_its_reason(config, storage, context, trained, caplog):
+    policy = GPTPolicy.load(config, storage, trained, context)
+    logger = "components.policies.gpt_policy"
+
+    def logged(tracker):
+        caplog.clear()
+        with caplog.at_level(logging.DEBUG, logger=logger):
+            policy.predict_action_probabilities(tracker, DOMAIN)
+        return [r.getMessage() for r in caplog.records if r.name == logger]
+
+    assert logged(user_turn("chitchat")) == [
+        "GPTPolicy predicted utter_gpt_reply with confidence 1.0: intent 'chitchat' is "
+        "open-ended."]
+    assert logged(user_turn("greet", confidence=0.93)) == [
+        "GPTPolicy predicted utter_gpt_reply with confidence 0.4 (core_fallback_threshold): "
+        "intent 'greet' (confidence 0.93) is scripted; a scripted policy wins if more "
+        "confident."]
+    in_form = user_turn("chitchat", loop="order_lookup_form")
+    in_form.update(ActionExecuted("utter_gpt_reply"))
+    assert logged(in_form) == [
+        "GPTPolicy predicted order_lookup_form with confidence 1.0: after utter_gpt_reply: "
+        "back to the active form order_lookup_form."]
+    after = user_turn("chitchat")
+    after.update(ActionExecuted("utter_gpt_reply"))
+    assert "no form is active, so it listens" in logged(after)[0]
+    scripted = user_turn("greet")
+    scripted.update(ActionExecuted("utter_greet"))
+    assert "predicted nothing" in logged(scripted)[0]
+
+
 def test_no_prediction_in_the_middle_of_scripted_actions(config, storage, context, trained):
     policy = GPTPolicy.load(config, storage, trained, context)
     tracker = user_turn("greet")
@@ -129,6 +159,13 @@ def test_missing_corpus_is_a_clear_training_error(config, storage, context, tmp_
     config = {**config, "corpus": str(tmp_path / "nowhere")}
     policy = GPTPolicy.create(config, storage, Resource("p"), context)
     with pytest.raises(GPTPolicyConfigError, match="nowhere"):
+        policy.train([], DOMAIN)
+
+
+def test_invalid_train_options_are_a_clear_training_error(config, storage, context):
+    config = {**config, "train": {"no_such_option": 1}}
+    policy = GPTPolicy.create(config, storage, Resource("p"), context)
+    with pytest.raises(GPTPolicyConfigError, match="GPTPolicy `train` option is invalid"):
         policy.train([], DOMAIN)
 
 

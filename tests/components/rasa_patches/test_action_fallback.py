@@ -25,7 +25,7 @@ DOMAIN = Domain.from_dict({
 
 def answering(status: int, body: dict):
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802
+        def do_POST(self):
             self.rfile.read(int(self.headers["Content-Length"]))
             data = json.dumps(body).encode()
             self.send_response(status)
@@ -88,5 +88,4 @@ def test_install_twice_wraps_once():
     action_fallback.install()
     first = RemoteAction.run
     action_fallback.install()
-    assert getattr(RemoteAction.run, "_kestrel_action_fallback") is getattr(
-        first, "_kestrel_action_fallback")
+    assert RemoteAction.run._kestrel_action_fallback is first._kestrel_action_fallback

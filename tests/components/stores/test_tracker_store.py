@@ -92,9 +92,9 @@ async def test_a_database_error_propagates_instead_of_falling_back_to_memory(tmp
     store.engine.dispose()
     (tmp_path / "t.db").unlink()
     (tmp_path / "t.db").mkdir()  # the database file is gone and cannot be recreated
-    with pytest.raises(Exception):
+    with pytest.raises(sa.exc.DatabaseError):
         await safe.retrieve("c1")
-    with pytest.raises(Exception):
+    with pytest.raises(sa.exc.DatabaseError):
         await safe.save(DialogueStateTracker.from_events("c2", [UserUttered("hello")]))
     assert not safe._fallback_tracker_store  # never fell back to memory
 
