@@ -7,7 +7,7 @@ import { mkdirSync } from "node:fs";
 import path from "node:path";
 
 // playwright-core is installed with the page's packages (webchat/package.json).
-const require = createRequire(new URL("../../webchat/package.json", import.meta.url));
+const require = createRequire(new URL("../../../webchat/package.json", import.meta.url));
 const { chromium } = require("playwright-core");
 
 const [pageUrl, outDir, scripted, openEnded] = process.argv.slice(2);
