@@ -27,7 +27,7 @@ export SLACK_CHANNEL ?=
 
 .PHONY: help chat install db train actions shell serve webchat scale-out test test-fast lint validate audit clean \
         export review dataset finetune evaluate promote rollback analytics bench bench-train \
-        bench-generator bench-feedback bench-nlu bench-heldout bench-throughput bench-load
+        bench-generator bench-feedback bench-nlu bench-heldout bench-throughput bench-load bench-answers
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -94,7 +94,7 @@ rollback: install  ## make the previous generator current again
 analytics: install  ## summary table and plot of the tracker store
 	$(FEEDBACK) analytics
 
-bench: bench-train bench-nlu bench-heldout bench-throughput bench-load bench-generator bench-feedback  ## every benchmark: rewrites docs/benchmarks.md and its plots (about 2.5 h on 2 cores)
+bench: bench-train bench-nlu bench-heldout bench-answers bench-throughput bench-load bench-generator bench-feedback  ## every benchmark: rewrites docs/benchmarks.md and its plots (about 2.5 h on 2 cores)
 
 bench-train: install  ## rasa train per component, archive size, unchanged retrain, cold start -> docs/benchmarks.md
 	$(BIN)/python bench/train_cost.py --report docs/benchmarks.md
@@ -104,6 +104,9 @@ bench-nlu: install  ## Banking77 accuracy and out-of-scope recall, this pipeline
 
 bench-heldout: install $(MODEL)  ## the trained project on held-out messages: scripted flow or generator, with and without the out-of-scope gate
 	$(BIN)/python bench/nlu_heldout.py --model $(MODEL) --report docs/benchmarks.md
+
+bench-answers: install $(MODEL)  ## open-ended questions: retrieval hit@k, correct and sourced answers, vs the ungrounded generator
+	$(BIN)/python bench/answers.py --model $(MODEL) --report docs/benchmarks.md
 
 bench-throughput: install $(MODEL)  ## generator tokens/s and ms/reply, batch 1 vs 8 concurrent, per technique, vs transformers.pipeline
 	$(BIN)/python bench/generator_throughput.py --model $(MODEL) --runs 5 --report docs/benchmarks.md

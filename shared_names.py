@@ -41,6 +41,9 @@ class GenerationRecord:
     - decoded: ``generated``, ``fallback`` (None when the text was sent),
       ``guardrails`` (possibly empty), the six decoding fields, ``reply_id``.
 
+    Replies since the help center (2026-12) also carry ``mode``, and ``sources``
+    and ``groundedness`` where the reply was checked or came from a passage.
+
     Fields are in the order the NLG has always stored the keys in.
     """
 
@@ -59,7 +62,25 @@ class GenerationRecord:
     generated_tokens: Optional[int] = None  # tokens
     latency_ms: Optional[float] = None  # ms, tokenisation + decoding
     hit_time_budget: Optional[bool] = None  # decoding stopped at max_time_s
+    # How the reply was made: "generated" (the model's text, checked), "extractive"
+    # (sentences of a help-center passage) or "fallback" (the canned text).
+    mode: Optional[str] = None
+    # The help-center passages the reply used: id, slug, title, url, scores.
+    sources: Optional[List[Dict[str, Any]]] = None
+    # The groundedness check: {"grounded": bool, "unsupported": [sentences]}.
+    groundedness: Optional[Dict[str, Any]] = None
     reply_id: Optional[str] = None  # 16 hex characters; a rating refers to it
+
+    @property
+    def answered(self) -> bool:
+        """True when the customer got an answer, not the canned text.
+
+        Generated and extractive (help-center) replies are answers; records older
+        than ``mode`` are answers when they were generated.
+        """
+        if self.mode is not None:
+            return self.mode != "fallback"
+        return bool(self.generated)
 
     def to_dict(self) -> Dict[str, Any]:
         """The dict stored in the event's metadata.

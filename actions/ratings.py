@@ -118,6 +118,7 @@ def rating_record(
         "rating": rating,
         "model_version": generation.get("model_version"),
         "generated": generation.get("generated"),
+        "mode": generation.get("mode"),  # "generated" or "extractive" (help center)
         "rated_at": time.time() if rated_at is None else rated_at,
     }
 

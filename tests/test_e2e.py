@@ -41,7 +41,8 @@ async def test_cancel_form_writes_the_store_database(agent, action_server):
     assert status == "cancelled"
 
 
-async def test_open_ended_turn_is_generated_and_recorded(agent, tracker_db):
+async def test_open_ended_turn_is_answered_and_recorded(agent, tracker_db):
+    """A question no article answers: decoded, checked, sent or refused, all recorded."""
     from rasa.shared.core.events import BotUttered, UserUttered
 
     chat = Chat(agent)
@@ -55,6 +56,14 @@ async def test_open_ended_turn_is_generated_and_recorded(agent, tracker_db):
     meta = bots[-1].metadata["generation"]
     assert meta["model_version"].startswith("kestrel-gpt-")
     assert meta["latency_ms"] > 0 and meta["generated_tokens"] >= 1
+    # No article answers it: the generator's text was checked, and a claim with no
+    # source is never sent.
+    assert "sources" not in meta
+    assert meta["mode"] in ("generated", "fallback")
+    if meta["mode"] == "fallback":
+        assert meta["fallback"] in ("unsupported", "blocked", "empty", "timeout")
+    else:
+        assert meta["groundedness"]["grounded"] is True
     assert bots[-1].metadata["utter_action"] == "utter_gpt_reply"
     # Every event is in the SQL tracker store.
     with sa.create_engine(tracker_db).connect() as conn:

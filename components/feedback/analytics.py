@@ -8,12 +8,14 @@ read-only) and counts:
   are counted apart) and bot turns;
 - generated turns: bot events carrying ``metadata.generation`` (written by
   ``components.nlg.generative_nlg.GenerativeNLG``), their share of bot turns, and those that
-  sent the canned fallback (``generation.generated`` False) by reason;
+  sent the canned fallback (``GenerationRecord.answered`` False: neither generated
+  nor answered from the help center) by reason;
 - ratings per model version (``conversations.parse_conversation``: the latest
   rating of a reply counts);
-- the most frequent user messages that ended in a fallback: NLU gave them the
-  intent ``nlu_fallback``, or the generated reply that answered them was the
-  canned fallback.
+- the knowledge gaps: the most frequent user messages that ended in a fallback.
+  NLU gave them the intent ``nlu_fallback``, or the reply that answered them was
+  the canned fallback: no help-center article was relevant and the generator's
+  text was refused or failed.
 
 ``format_table`` renders the summary as text tables, ``plot`` as a PNG.
 """
@@ -70,7 +72,7 @@ def fallback_messages(session: Sequence[Event]) -> List[str]:
                 pending = text
         elif kind == "bot" and pending is not None:
             generation = _generation(event)
-            if generation is not None and not generation.generated:
+            if generation is not None and not generation.answered:
                 found.append(pending.strip().lower())
             pending = None
     return found
@@ -125,7 +127,7 @@ def summarise(store_url: str) -> Dict[str, Any]:
                 generation = _generation(event)
                 if generation is not None:
                     counts["generated_turns"] += 1
-                    if not generation.generated:
+                    if not generation.answered:
                         counts["fallback_turns"] += 1
                         reasons[str(generation.fallback or "unknown")] += 1
         for session in sessions:
@@ -195,7 +197,8 @@ def format_table(summary: Dict[str, Any]) -> str:
          for v, r in s["ratings"].items()],
         headers=["model version", "rated", "helpful", "not helpful", "helpful rate"],
         tablefmt="simple") if s["ratings"] else "(no ratings)")
-    parts += ["", f"Top {TOP_FALLBACK_MESSAGES} user messages that ended in a fallback"]
+    parts += ["", f"Knowledge gaps: the top {TOP_FALLBACK_MESSAGES} user messages that ended "
+                  f"in a fallback (no article answered them)"]
     parts.append(tabulate([[m["count"], m["text"]] for m in s["top_fallback_messages"]],
                           headers=["count", "message"], tablefmt="simple")
                  if s["top_fallback_messages"] else "(none)")

@@ -21,8 +21,13 @@ then rename).
 
     {"schema": 1, "reply_id": str, "conversation": pseudonym, "timestamp": s,
      "model_version": str|null, "generated": bool, "fallback": str|null,
+     "mode": "generated"|"extractive"|"fallback"|null,
+     "sources": [{"id", "slug", "title", "url", "score", "dense", "bm25"}],
      "context": [{"role": "user"|"assistant", "text": str}], "reply": str,
      "rating": "helpful"|"not_helpful"|null, "rated_at": s|null}
+
+``mode`` and ``sources`` (the help-center passages the reply used; [] for none)
+exist since the help center (2026-12); older turns export ``mode`` null.
 """
 from __future__ import annotations
 
@@ -88,6 +93,8 @@ def turn_record(turn: GeneratedTurn, redactor: Redactor, salt: str) -> Dict[str,
         "model_version": turn.model_version,
         "generated": turn.generated,
         "fallback": turn.generation.get("fallback"),
+        "mode": turn.generation.get("mode"),
+        "sources": list(turn.generation.get("sources") or []),
         "context": [{"role": t.role, "text": redactor.text(t.text)} for t in turn.context],
         "reply": redactor.text(turn.reply),
         "rating": turn.rating,

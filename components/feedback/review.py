@@ -10,7 +10,8 @@ Which exported turns become what:
 turn                                  goes to
 ====================================  ====================================
 a non-empty ``corrected_reply``       a training pair with that reply
-rated helpful, generated              a training pair with the sent reply
+rated helpful, generated or from the  a training pair with the sent reply
+help center (extractive)              (its citation line left out)
 rated not helpful, not corrected      ``negatives.jsonl``, never trained on
 unrated or canned fallback            left out
 ====================================  ====================================
@@ -35,6 +36,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Union
 
 from components.feedback.export import load_records
+from components.generator.answers import EXTRACTIVE, strip_citation
 from components.generator.atomic import atomic_dir, atomic_write_text
 
 REVIEW_COLUMNS = ("reply_id", "model_version", "rating", "context", "reply", "corrected_reply")
@@ -152,8 +154,8 @@ def build_dataset(exports: Union[str, Path], out_dir: Union[str, Path],
                 "model_version": r["model_version"]}
         if fixes.get(r["reply_id"]):
             pair.update(reply=fixes[r["reply_id"]], source="correction")
-        elif r["rating"] == "helpful" and r["generated"]:
-            pair.update(reply=r["reply"], source="helpful")
+        elif r["rating"] == "helpful" and (r["generated"] or r.get("mode") == EXTRACTIVE):
+            pair.update(reply=strip_citation(r["reply"]), source="helpful")
         elif r["rating"] == "not_helpful":
             split["negatives.jsonl"].append({**pair, "reply": r["reply"], "source": "not_helpful"})
             continue

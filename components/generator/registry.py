@@ -3,7 +3,8 @@
 Rasa builds the NLG from endpoints.yml before the model archive is loaded, so
 the NLG cannot receive the generator directly. The GPT policy registers the
 generator it loaded from the archive here, together with its ``response``
-option (config.yml), and the NLG looks both up per reply: the response name
+option (config.yml) and the help-center index (``retriever``), and the NLG
+looks them up per reply: the response name
 lives in one place, the policy's config, and the NLG answers whatever the
 loaded policy predicts. The latest load wins, which is what ``rasa run`` does
 when a new model is loaded into a running server.
@@ -18,6 +19,7 @@ from shared_names import GPT_RESPONSE
 
 if TYPE_CHECKING:  # the registry itself needs neither torch nor transformers
     from components.generator.generator import Generator
+    from components.generator.retrieval import Retriever
 
 
 @dataclass(frozen=True)
@@ -26,19 +28,23 @@ class ActiveGenerator:
 
     generator: Optional["Generator"]  # None when the policy could not load its generator
     response: str  # the domain response the policy predicts (its `response` option)
+    retriever: Optional["Retriever"] = None  # the help-center index; None without one
 
 
 _lock = threading.Lock()
 _active: Optional[ActiveGenerator] = None  # None until a GPT policy is loaded
 
 
-def set_active(generator: Optional["Generator"], response: str) -> None:
+def set_active(generator: Optional["Generator"], response: str,
+               retriever: Optional["Retriever"] = None) -> None:
     """Registers the loaded policy's generator and response, replacing any earlier one.
 
     Args:
         generator: the generator that answers open-ended turns; None when its
             load failed (replies then get the canned text of ``response``).
         response: the policy's ``response`` option, e.g. ``"utter_gpt_reply"``.
+        retriever: the help-center index from the same archive; None when the
+            model has none (open-ended turns are then answered without it).
 
     Raises:
         ValueError: if ``response`` is not a non-empty string.
@@ -48,7 +54,7 @@ def set_active(generator: Optional["Generator"], response: str) -> None:
                          f"{GPT_RESPONSE!r}, got {response!r}.")
     global _active
     with _lock:
-        _active = ActiveGenerator(generator, response)
+        _active = ActiveGenerator(generator, response, retriever)
 
 
 def clear() -> None:
@@ -68,6 +74,12 @@ def active() -> Optional["Generator"]:
     """The registered generator, or None when no model with a loaded generator is active."""
     entry = current()
     return entry.generator if entry is not None else None
+
+
+def retriever() -> Optional["Retriever"]:
+    """The registered help-center index, or None."""
+    entry = current()
+    return entry.retriever if entry is not None else None
 
 
 def response() -> str:

@@ -20,6 +20,7 @@ from typing import Any, Dict, Mapping, Optional, Union
 import yaml
 from rasa.shared.exceptions import RasaException
 
+from components.generator.answers import AnswerConfig
 from components.generator.config import GenerationConfig
 from components.generator.guardrails import GuardrailConfig
 from components.rasa_patches.action_fallback import DEFAULT_RESPONSE
@@ -37,6 +38,9 @@ REMOVED_OPTIONS = {
     ),
 }
 _PREFIX = "Invalid `nlg` option in endpoints.yml: "
+# The nested sections: option name -> the validated config it becomes.
+_SECTIONS = (("decoding", GenerationConfig), ("guardrails", GuardrailConfig),
+             ("answers", AnswerConfig))
 
 
 class NLGConfigError(RasaException):
@@ -79,6 +83,9 @@ class NLGConfig:
     decoding: GenerationConfig = field(default_factory=GenerationConfig)
     # Post-processing of the decoded text (components/generator/guardrails.py).
     guardrails: GuardrailConfig = field(default_factory=GuardrailConfig)
+    # Answers from the help center: relevance threshold, citations
+    # (components/generator/answers.py).
+    answers: AnswerConfig = field(default_factory=AnswerConfig)
 
     def __post_init__(self) -> None:
         if not _is_int(self.max_turns) or self.max_turns < 1:
@@ -105,7 +112,7 @@ class NLGConfig:
             raise NLGConfigError(f"{_PREFIX}action_failure_response has to be the name of a "
                                  f"domain response, got {self.action_failure_response!r}; the "
                                  f"default is {DEFAULT_RESPONSE!r}.")
-        for name, kind in (("decoding", GenerationConfig), ("guardrails", GuardrailConfig)):
+        for name, kind in _SECTIONS:
             if not isinstance(getattr(self, name), kind):
                 raise NLGConfigError(f"{_PREFIX}{name} has to be a {kind.__name__}, got "
                                      f"{getattr(self, name)!r}; build the config with "
@@ -115,8 +122,9 @@ class NLGConfig:
     def from_dict(cls, values: Optional[Mapping[str, Any]]) -> "NLGConfig":
         """Builds the config from the ``nlg`` section's options (``type`` excluded).
 
-        ``decoding`` and ``guardrails`` are mappings of ``GenerationConfig`` and
-        ``GuardrailConfig`` options; a missing key takes its default.
+        ``decoding``, ``guardrails`` and ``answers`` are mappings of
+        ``GenerationConfig``, ``GuardrailConfig`` and ``AnswerConfig`` options; a
+        missing key takes its default.
 
         Raises:
             NLGConfigError: on a removed key (``response``), an unknown key, or an
@@ -136,7 +144,7 @@ class NLGConfig:
                 f"Unknown option(s) {unknown} in the `nlg` section of endpoints.yml; "
                 f"valid options are {sorted(known)}."
             )
-        for name, kind in (("decoding", GenerationConfig), ("guardrails", GuardrailConfig)):
+        for name, kind in _SECTIONS:
             section = options.get(name)
             if section is not None and not isinstance(section, Mapping):
                 raise NLGConfigError(f"{_PREFIX}{name} has to be a mapping of {kind.__name__} "

@@ -59,7 +59,7 @@ from rasa.shared.core.events import BotUttered, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig
 
-from components.generator import registry
+from components.generator import answers, registry
 from components.generator.batching import RequestBatcher
 from components.generator.config import GenerationConfig
 from components.generator.guardrails import GuardrailConfig, postprocess
@@ -213,26 +213,45 @@ class GenerativeNLG(TemplatedNaturalLanguageGenerator):
         text, record = await self._reply(tracker, fallback)
         record = dataclasses.replace(record, reply_id=new_reply_id())
         message.update(text=text, generation=record.to_dict())
-        if record.generated and self.rating_buttons:
+        if record.mode in (answers.GENERATED, answers.EXTRACTIVE) and self.rating_buttons:
             message["buttons"] = rating_buttons(record.reply_id)
         return message
 
     async def _reply(self, tracker: DialogueStateTracker,
                      fallback: str) -> Tuple[str, GenerationRecord]:
-        """Has the worker thread decode the reply (batched); post-processes its text.
+        """Answers the last user turn: from the help center, else by the generator.
+
+        A question with a relevant help-center passage gets the extractive
+        answer (``answers.extractive``). Otherwise the worker thread decodes a
+        reply (batched), the guardrails post-process it, and the groundedness
+        check (``answers.decide``) lets it through only when it states nothing
+        without a source.
 
         Returns:
             (text to send, its record without ``reply_id``); ``text`` is
-            ``fallback`` unless a reply was generated and passed the guardrails.
+            ``fallback`` when no answer could be made or the reply failed a check.
         """
         generator = registry.active()
         turns = conversation_turns(tracker)
-        if generator is None or not turns or turns[-1].role != "user":
-            reason = "no_generator" if generator is None else "no_user_turn"
-            return fallback, GenerationRecord(generated=False, fallback=reason)
+
+        def canned(reason: str, **fields: Any) -> Tuple[str, GenerationRecord]:
+            return fallback, GenerationRecord(generated=False, fallback=reason,
+                                              mode=answers.FALLBACK, **fields)
+
+        if generator is None and registry.retriever() is None:
+            return canned("no_generator")
+        if not turns or turns[-1].role != "user":
+            return canned("no_user_turn")
         if not turns[-1].text.strip():
             # Nothing to answer: the canned text asks what the customer needs.
-            return fallback, GenerationRecord(generated=False, fallback="empty_message")
+            return canned("empty_message")
+        hits, answer = await self._from_help_center(turns[-1].text)
+        if answer is not None:
+            return answer.text, GenerationRecord(
+                generated=False, mode=answer.mode, sources=list(answer.sources),
+                groundedness=answer.groundedness)
+        if generator is None:
+            return canned("no_generator")
         # Cancelled by wait_for on timeout: a request not yet taken is then dropped.
         call = asyncio.wrap_future(
             self.batcher().submit(generator, turns, self.decoding, self.max_turns))
@@ -242,14 +261,35 @@ class GenerativeNLG(TemplatedNaturalLanguageGenerator):
         except asyncio.TimeoutError:
             logger.warning("Generator exceeded its %.1f s budget; sent the fallback.",
                            self.decoding.max_time_s)
-            return fallback, GenerationRecord(generated=False, fallback="timeout",
-                                              model_version=generator.model_version)
+            return canned("timeout", model_version=generator.model_version)
         except Exception:
             logger.exception("Generator failed; sent the fallback.")
-            return fallback, GenerationRecord(generated=False, fallback="error",
-                                              model_version=generator.model_version)
+            return canned("error", model_version=generator.model_version)
         result = postprocess(generation.text, self.guardrails, fallback,
                              timed_out=generation.hit_time_budget)
-        return result.text, GenerationRecord(
-            generated=result.fallback is None, fallback=result.fallback,
-            guardrails=result.actions, **generation.metadata())
+        if result.fallback is not None:
+            return canned(result.fallback, guardrails=result.actions, **generation.metadata())
+        checked = answers.decide(result.text, hits, self.config.answers)
+        if checked.mode != answers.GENERATED:
+            return canned(checked.fallback, guardrails=result.actions,
+                          groundedness=checked.groundedness, **generation.metadata())
+        return checked.text, GenerationRecord(
+            generated=True, guardrails=result.actions, **generation.metadata(),
+            mode=checked.mode, sources=list(checked.sources) or None,
+            groundedness=checked.groundedness)
+
+    async def _from_help_center(self, question: str):
+        """(relevant passages, the extractive answer or None), off the event loop.
+
+        Without a help-center index, or with no passage relevant to
+        ``question``, there is no extractive answer and the generator answers.
+        """
+        index = registry.retriever()
+        if index is None:
+            return [], None
+        config = self.config.answers
+        hits = await asyncio.to_thread(answers.retrieve, index, question, config)
+        if not hits:
+            return [], None
+        answer = await asyncio.to_thread(answers.extractive, question, hits, index, config)
+        return hits, answer

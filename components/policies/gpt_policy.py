@@ -7,6 +7,9 @@ A thin adapter between Rasa and ``components.generator``:
   a local checkpoint, or reuses one built from the same inputs), and stores it
   in the model archive, so ``rasa train`` builds NLU, dialogue and generator in
   one archive;
+- ``train`` also indexes the help center (``knowledge``, data/knowledge/) into
+  the archive (``components.generator.retrieval``), so every replica serves the
+  same read-only index; a malformed article fails ``rasa train`` with its file;
 - ``load`` loads the generator and registers it for the NLG step;
 - ``predict_action_probabilities`` only decides. After a user message whose
   intent is open-ended (``open_intents``) it predicts the generated response
@@ -22,6 +25,7 @@ synchronously inside it).
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import shutil
 from pathlib import Path
@@ -38,13 +42,15 @@ from rasa.shared.core.generator import TrackerWithCachedStates
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.exceptions import FileIOException, RasaException
 
-from components.generator import build, registry
+from components.generator import build, knowledge, registry, retrieval
 from components.generator.corpus import CorpusError
 from components.generator.generator import Generator, GeneratorLoadError
+from shared_names import GPT_RESPONSE
 
 logger = logging.getLogger(__name__)
 
 GENERATOR_DIR = "generator"  # sub-folder of the policy's resource in the archive
+KNOWLEDGE_DIR = "knowledge"  # the help-center index, next to it
 
 
 class GPTPolicyConfigError(RasaException):
@@ -71,7 +77,7 @@ class GPTPolicy(Policy):
             "core_fallback_threshold": 0.4,
             # The domain response that the NLG replaces with generated text;
             # its text in domain.yml is the canned fallback.
-            "response": "utter_gpt_reply",
+            "response": GPT_RESPONSE,
             # Folder (or file) of dialogue YAML the generator is trained on.
             "corpus": "data/generator",
             # A local Hugging Face causal LM folder to start from instead of
@@ -88,6 +94,10 @@ class GPTPolicy(Policy):
             "train": {},
             # Instructions placed before the conversation (for instruct models).
             "system_prompt": None,
+            # Folder of help-center articles (Markdown with front matter) indexed
+            # for retrieval into the archive (config.yml: data/knowledge); None:
+            # no help center.
+            "knowledge": None,
         }
 
     def __init__(
@@ -112,13 +122,18 @@ class GPTPolicy(Policy):
 
     @classmethod
     def fingerprint_addon(cls, config: Dict[str, Any]) -> Optional[str]:
-        """Adds the corpus files and the base checkpoint to Rasa's training cache key.
+        """Adds the corpus, the base checkpoint and the articles to Rasa's training cache key.
 
-        Without this, editing ``data/generator/`` would not retrain the generator,
-        because the corpus does not flow through Rasa's graph. Delegates to
-        ``build.inputs_fingerprint`` (SHA-256, hex).
+        Without this, editing ``data/generator/`` or ``data/knowledge/`` would not
+        retrain, because neither flows through Rasa's graph. An edited article
+        re-runs only this policy: the generator comes back from its own cache
+        (its key leaves the articles out) and only the index is rebuilt.
+        SHA-256, hex.
         """
-        return build.inputs_fingerprint(config)
+        articles = config.get("knowledge")
+        index = knowledge.fingerprint(articles) if articles and Path(articles).is_dir() else "-"
+        return hashlib.sha256(
+            f"{build.inputs_fingerprint(config)}|{articles}|{index}".encode()).hexdigest()
 
     def train(
         self,
@@ -133,8 +148,9 @@ class GPTPolicy(Policy):
 
         Raises:
             GPTPolicyConfigError: if the domain lacks the response, the corpus is
-                missing or malformed, ``base_model`` cannot be loaded, or the
-                ``train`` options are invalid.
+                missing or malformed, ``base_model`` cannot be loaded, the
+                ``train`` options are invalid, or a help-center article is
+                malformed (the message names the file and the fix).
         """
         if self.response not in domain.responses:
             raise GPTPolicyConfigError(
@@ -147,11 +163,37 @@ class GPTPolicy(Policy):
             raise GPTPolicyConfigError(f"GPTPolicy `train` option is invalid: {e}") from e
         except (CorpusError, GeneratorLoadError) as e:
             raise GPTPolicyConfigError(f"GPTPolicy cannot train its generator: {e}") from e
+        passages = self._help_center()
         with self._model_storage.write_to(self._resource) as path:
             out = Path(path) / GENERATOR_DIR
             shutil.copytree(built, out, dirs_exist_ok=True)
+            if passages:
+                retrieval.Retriever.build(passages, retrieval.minilm_encoder()).save(
+                    Path(path) / KNOWLEDGE_DIR)
         self.generator = Generator.load(out, self.config.get("system_prompt"))
         return self._resource
+
+    @staticmethod
+    def _load_index(folder: Path) -> Optional[retrieval.Retriever]:
+        """The help-center index in the archive, or None (with a warning) when it is unusable."""
+        try:
+            return retrieval.Retriever.load(folder, retrieval.minilm_encoder())
+        except (OSError, ValueError) as e:
+            logger.warning(f"GPTPolicy could not load the help-center index ({e}); open-ended "
+                           f"turns are answered without it. Retrain with `rasa train`.")
+            return None
+
+    def _help_center(self) -> List[knowledge.Passage]:
+        """The passages of the ``knowledge`` articles; [] when it is null."""
+        folder = self.config.get("knowledge")
+        if not folder:
+            return []
+        try:
+            passages = knowledge.load_passages(Path(folder))
+        except knowledge.KnowledgeError as e:
+            raise GPTPolicyConfigError(f"GPTPolicy cannot index the help center: {e}") from e
+        logger.info("GPTPolicy: indexing %d help-center passages from %s.", len(passages), folder)
+        return passages
 
     def predict_action_probabilities(
         self,
@@ -203,20 +245,23 @@ class GPTPolicy(Policy):
         execution_context: ExecutionContext,
         **kwargs: Any,
     ) -> "GPTPolicy":
-        """Loads the generator from the archive and registers it for the NLG.
+        """Loads the generator and the help-center index and registers them for the NLG.
 
-        A missing or broken generator is logged as a warning, not raised: the
-        server still starts and open-ended turns get the canned fallback.
+        A missing or broken generator or index is logged as a warning, not
+        raised: the server still starts, open-ended turns get the canned
+        fallback (no generator) or are answered without the help center.
         """
-        generator = None
+        generator, index = None, None
         try:
             with model_storage.read_from(resource) as path:
                 generator = Generator.load(Path(path) / GENERATOR_DIR,
                                            config.get("system_prompt"))
+                if config.get("knowledge"):
+                    index = cls._load_index(Path(path) / KNOWLEDGE_DIR)
         except (ValueError, FileNotFoundError, FileIOException, GeneratorLoadError) as e:
             logger.warning(
                 f"GPTPolicy could not load its generator ({e}); open-ended turns will "
                 f"get the canned '{config.get('response')}' text. Retrain with `rasa train`."
             )
-        registry.set_active(generator, config["response"])
+        registry.set_active(generator, config["response"], index)
         return cls(config, model_storage, resource, execution_context, generator=generator)

@@ -26,7 +26,7 @@ UNKNOWN = ("Sorry, I couldn't find the answer you rated, so nothing was recorded
 def generated(reply_id, text="We ship to the US and Canada.", **generation):
     """A bot event as Rasa sends it for a generated utter_gpt_reply."""
     meta = {"generated": True, "fallback": None, "model_version": MODEL,
-            "reply_id": reply_id, **generation}
+            "mode": "generated", "reply_id": reply_id, **generation}
     return {"event": "bot", "text": text,
             "metadata": {"utter_action": "utter_gpt_reply", "generation": meta}}
 
@@ -81,7 +81,7 @@ def test_button_rates_the_reply_with_that_id(make_tracker, run_action, dispatche
     assert before <= record.pop("rated_at") <= time.time()
     # The older of the two replies: the id decides, not the position.
     assert record == {"reply_id": "a1b2c3d4e5f60718", "rating": "helpful",
-                      "model_version": MODEL, "generated": True}
+                      "model_version": MODEL, "generated": True, "mode": "generated"}
     assert responses(dispatcher) == ["utter_rating_thanks"]
     [text] = said(dispatcher)
     assert text in THANKS
@@ -200,5 +200,12 @@ def test_find_rated_reply_by_id_and_by_position():
 def test_rating_record_is_the_exported_shape():
     record = rating_record(generated("abc")["metadata"]["generation"], "helpful", rated_at=12.5)
     assert record == {"reply_id": "abc", "rating": "helpful", "model_version": MODEL,
-                      "generated": True, "rated_at": 12.5}
+                      "generated": True, "mode": "generated", "rated_at": 12.5}
     assert SlotSet("reply_rating", record)["value"] is record
+
+
+def test_an_extractive_answer_is_rated_with_its_mode():
+    reply = generated("abc", generated=False, mode="extractive", model_version=None)
+    record = rating_record(reply["metadata"]["generation"], "not_helpful", rated_at=1.0)
+    assert (record["generated"], record["mode"], record["model_version"]) == (
+        False, "extractive", None)

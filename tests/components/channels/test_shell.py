@@ -77,7 +77,7 @@ def test_shell_scripted_generated_and_rated(shell):
 
     mark = len(tmux.screen())
     tmux.send("do you sell gift cards?", "Enter")
-    # The generated reply, then Rasa's button menu under it.
+    # The answer (from the help center), then Rasa's button menu under it.
     wait_for(lambda: "Not helpful" in tmux.screen()[mark:], what="the generated reply's menu",
              show=tmux.screen)
     screen = tmux.screen()
@@ -94,4 +94,4 @@ def test_shell_scripted_generated_and_rated(shell):
     slots = [json.loads(r[0]) for r in rows]
     ratings = [s["value"] for s in slots if s["name"] == "reply_rating"]
     assert [r["rating"] for r in ratings] == ["helpful"]
-    assert all(r["generated"] for r in ratings)
+    assert all(r["mode"] in ("generated", "extractive") for r in ratings)

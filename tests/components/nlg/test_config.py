@@ -77,6 +77,9 @@ def test_a_bad_value_is_rejected_naming_the_key_and_the_value(key, value, words)
     ("guardrails", {"max_chars": 5}, "max_chars has to be >= 20"),
     ("guardrails", {"blocklist": ["("]}, "is not a valid regex"),
     ("guardrails", {"max_char": 300}, "Unknown guardrail option(s) ['max_char']"),
+    ("answers", {"min_similarity": 2}, "min_similarity is a cosine similarity in [-1, 1]"),
+    ("answers", {"top_k": 0}, "top_k has to be an integer >= 1"),
+    ("answers", {"min_similarty": 0.5}, "unknown answers option(s) ['min_similarty']"),
 ])
 def test_a_bad_nested_value_names_its_section(section, options, words):
     with pytest.raises(NLGConfigError) as error:
@@ -90,7 +93,7 @@ def test_an_unknown_key_is_named_with_the_valid_ones():
         NLGConfig.from_dict({"max_turn": 6, "rating_buttons": True})
     message = str(error.value)
     assert "Unknown option(s) ['max_turn'] in the `nlg` section of endpoints.yml" in message
-    assert "valid options are ['action_failure_response', 'decoding', 'guardrails'" in message
+    assert "valid options are ['action_failure_response', 'answers', 'decoding', 'guardrails'" in message
     assert "'response'" not in message
 
 
@@ -165,3 +168,4 @@ def test_the_projects_endpoint_files_are_valid_and_decode_alike():
     production = read_nlg_config(ROOT / "deploy" / "endpoints.production.yml")
     assert local.decoding == production.decoding
     assert local.guardrails == production.guardrails
+    assert local.answers == production.answers

@@ -14,6 +14,7 @@ from rasa.utils.endpoints import EndpointConfig
 
 from components.generator import registry
 from components.generator.generator import Generator
+from components.generator.knowledge import Passage
 from components.generator.prompt import Turn
 from components.nlg.generative_nlg import GenerativeNLG, NLGConfigError, conversation_turns, rating_buttons
 from shared_names import GENERATION_KEY, GPT_RESPONSE, GenerationRecord
@@ -28,7 +29,8 @@ responses:
 """)
 # The keys of a decoded reply's `generation` dict, in the order they have always been stored.
 DECODED_KEYS = ["generated", "fallback", "guardrails", "model_id", "model_version",
-                "prompt_tokens", "generated_tokens", "latency_ms", "hit_time_budget", "reply_id"]
+                "prompt_tokens", "generated_tokens", "latency_ms", "hit_time_budget", "mode",
+                "groundedness", "reply_id"]
 
 
 def make_nlg(**options) -> GenerativeNLG:
@@ -151,7 +153,7 @@ async def test_no_generator_sends_the_canned_text():
     assert message["text"] == "Canned fallback."
     meta = dict(message["generation"])
     assert re.fullmatch(r"[0-9a-f]{16}", meta.pop("reply_id"))
-    assert meta == {"generated": False, "fallback": "no_generator"}
+    assert meta == {"generated": False, "fallback": "no_generator", "mode": "fallback"}
     assert "buttons" not in message
 
 
@@ -162,7 +164,7 @@ async def test_failing_generator_sends_the_canned_text(use_generator):
     meta = dict(message["generation"])
     assert re.fullmatch(r"[0-9a-f]{16}", meta.pop("reply_id")) and "buttons" not in message
     assert meta == {"generated": False, "fallback": "error",
-                    "model_version": registry.active().model_version}
+                    "model_version": registry.active().model_version, "mode": "fallback"}
 
 
 async def test_slow_generator_sends_the_canned_text(use_generator):
@@ -173,7 +175,7 @@ async def test_slow_generator_sends_the_canned_text(use_generator):
     meta = dict(message["generation"])
     assert meta.pop("reply_id")
     assert meta == {"generated": False, "fallback": "timeout",
-                    "model_version": registry.active().model_version}
+                    "model_version": registry.active().model_version, "mode": "fallback"}
 
 
 async def test_reply_needs_a_user_turn_last(use_generator):
@@ -181,7 +183,7 @@ async def test_reply_needs_a_user_turn_last(use_generator):
     message = await generate(make_nlg(), tracker("hi", "Hello!"))
     meta = dict(message["generation"])
     assert meta.pop("reply_id")
-    assert meta == {"generated": False, "fallback": "no_user_turn"}
+    assert meta == {"generated": False, "fallback": "no_user_turn", "mode": "fallback"}
 
 
 async def test_empty_message_gets_the_canned_text(use_generator):
@@ -190,7 +192,7 @@ async def test_empty_message_gets_the_canned_text(use_generator):
     assert message["text"] == "Canned fallback."
     meta = dict(message["generation"])
     assert meta.pop("reply_id")
-    assert meta == {"generated": False, "fallback": "empty_message"}
+    assert meta == {"generated": False, "fallback": "empty_message", "mode": "fallback"}
 
 
 async def test_generated_reply_gets_an_id_and_rating_buttons(use_generator):
@@ -201,6 +203,8 @@ async def test_generated_reply_gets_an_id_and_rating_buttons(use_generator):
     # Every key of a decoded reply, "fallback": None included.
     assert list(meta) == DECODED_KEYS and meta["fallback"] is None
     assert meta["generated"] is True and meta["guardrails"] == []
+    assert meta["mode"] == "generated"
+    assert meta["groundedness"] == {"grounded": True, "unsupported": []}
     assert GenerationRecord.from_metadata({GENERATION_KEY: meta}).to_dict() == meta
     reply_id = meta["reply_id"]
     assert re.fullmatch(r"[0-9a-f]{16}", reply_id)
@@ -234,8 +238,8 @@ async def test_rejected_text_gets_an_id_but_no_buttons(use_generator):
     message = await generate(nlg, tracker("Do you ship to Canada?"))
     assert message["text"] == "Canned fallback."
     meta = message["generation"]
-    assert list(meta) == DECODED_KEYS
-    assert (meta["generated"], meta["fallback"]) == (False, "blocked")
+    assert list(meta) == [k for k in DECODED_KEYS if k != "groundedness"]  # never checked
+    assert (meta["generated"], meta["fallback"], meta["mode"]) == (False, "blocked", "fallback")
     assert meta["guardrails"] == ["blocked:canada"]
     assert meta["reply_id"] and "buttons" not in message
 
@@ -431,3 +435,86 @@ async def test_a_failed_batch_sends_every_caller_the_fallback(use_generator):
     # The worker is not stuck: the next reply is generated.
     message = await generate(nlg, tracker("Do you ship to Canada?"))
     assert message["generation"]["fallback"] != "error"
+
+
+# --- Answers from the help center (components/generator/answers.py) ---------------
+
+HELP_CENTER = [
+    Passage("shipping-costs#0", "shipping-costs", "Shipping costs", "",
+            "Standard shipping is free on orders over $50. Below that, standard shipping "
+            "costs $4.95 and takes 3-5 business days."),
+    Passage("kestrel-care-plus#0", "kestrel-care-plus", "Kestrel Care Plus", "",
+            "Kestrel Care Plus adds accidental damage cover for 3 years from delivery."),
+]
+
+
+class ClaimingGenerator(Generator):
+    """Decodes for real, then states a price that no passage supports."""
+
+    def generate(self, *args, **kwargs):
+        return replace(super().generate(*args, **kwargs),
+                       text="Express delivery costs $9.99 and arrives in 2 days.")
+
+
+@pytest.fixture(scope="module")
+def help_center():
+    from components.generator.retrieval import Retriever, minilm_encoder
+
+    return Retriever.build(HELP_CENTER, minilm_encoder())
+
+
+async def test_a_help_center_question_gets_the_passage_cited_without_decoding(
+        help_center, tiny_checkpoint):
+    registry.set_active(BrokenGenerator.load(tiny_checkpoint), GPT_RESPONSE, help_center)
+    try:
+        message = await generate(make_nlg(), tracker("how much does shipping cost?"))
+    finally:
+        registry.clear()
+    assert message["text"].startswith("Standard shipping is free on orders over $50.")
+    assert message["text"].endswith(
+        "\nSource: Shipping costs (https://kestrelhome.example/help/shipping-costs)")
+    meta = message["generation"]
+    assert (meta["mode"], meta["generated"], meta["fallback"]) == ("extractive", False, None)
+    [source] = meta["sources"]
+    assert (source["id"], source["url"]) == (
+        "shipping-costs#0", "https://kestrelhome.example/help/shipping-costs")
+    assert source["dense"] >= 0.45
+    assert meta["groundedness"] == {"grounded": True, "unsupported": []}
+    assert [b["title"] for b in message["buttons"]] == ["Helpful", "Not helpful"]
+
+
+async def test_without_a_relevant_passage_the_generator_answers(help_center, tiny_checkpoint):
+    registry.set_active(CannedTextGenerator.load(tiny_checkpoint), GPT_RESPONSE, help_center)
+    try:
+        message = await generate(make_nlg(answers={"cite": False}),
+                                 tracker("how are you doing today?"))
+    finally:
+        registry.clear()
+    assert message["text"] == "Yes, we ship to the US and Canada."
+    assert message["generation"]["mode"] == "generated" and "sources" not in message["generation"]
+
+
+async def test_an_unsupported_claim_is_never_sent(help_center, tiny_checkpoint):
+    registry.set_active(ClaimingGenerator.load(tiny_checkpoint), GPT_RESPONSE, help_center)
+    try:
+        message = await generate(make_nlg(), tracker("tell me something nice"))
+    finally:
+        registry.clear()
+    assert message["text"] == "Canned fallback." and "buttons" not in message
+    meta = message["generation"]
+    assert (meta["mode"], meta["generated"], meta["fallback"]) == (
+        "fallback", False, "unsupported")
+    assert meta["groundedness"] == {
+        "grounded": False,
+        "unsupported": ["Express delivery costs $9.99 and arrives in 2 days."]}
+    assert meta["generated_tokens"] >= 1  # it was decoded, then refused
+
+
+async def test_the_relevance_threshold_is_a_setting(help_center, tiny_checkpoint):
+    registry.set_active(CannedTextGenerator.load(tiny_checkpoint), GPT_RESPONSE, help_center)
+    try:
+        message = await generate(make_nlg(answers={"min_similarity": 0.99}),
+                                 tracker("how much does shipping cost?"))
+    finally:
+        registry.clear()
+    assert message["generation"]["mode"] == "generated"  # no passage is that close

@@ -235,3 +235,63 @@ def test_promoted_generator_is_packed_as_is(config, storage, context, tiny_check
     policy = GPTPolicy.create(config, storage, Resource("gpt_policy"), context)
     policy.train([], DOMAIN)
     assert policy.generator.model_version == "tiny-promoted"
+
+
+ARTICLE = """---
+title: {title}
+slug: {slug}
+tags: [delivery]
+last_reviewed: 2026-12-01
+---
+{body}
+"""
+
+
+@pytest.fixture
+def help_center(tmp_path):
+    folder = tmp_path / "knowledge"
+    folder.mkdir()
+    for slug, title, body in [
+        ("shipping-costs", "Shipping costs",
+         "Standard shipping is free over $50.\n\n## Express\nExpress costs $12.95."),
+        ("wet-box", "A wet or damaged box", "Photograph the box before you open it."),
+    ]:
+        (folder / f"{slug}.md").write_text(ARTICLE.format(slug=slug, title=title, body=body))
+    return folder
+
+
+def test_training_indexes_the_help_center_into_the_archive(config, storage, context,
+                                                           help_center):
+    from components.generator.retrieval import Retriever, minilm_encoder
+    from components.policies.gpt_policy import KNOWLEDGE_DIR
+
+    resource = Resource("gpt_policy")
+    GPTPolicy.create({**config, "knowledge": str(help_center)}, storage, resource,
+                     context).train([], DOMAIN)
+    with storage.read_from(resource) as path:
+        index = Retriever.load(path / KNOWLEDGE_DIR, minilm_encoder())
+        assert [p.id for p in index.passages] == ["shipping-costs#0", "shipping-costs#1",
+                                                  "wet-box#0"]
+        assert index.search("how much is express delivery", k=1)[0].passage.id == \
+            "shipping-costs#1"
+
+
+def test_a_broken_article_fails_training_naming_the_file(config, storage, context,
+                                                         help_center):
+    (help_center / "wet-box.md").write_text("---\ntitle: [unclosed\n---\nText.")
+    policy = GPTPolicy.create({**config, "knowledge": str(help_center)}, storage,
+                              Resource("p"), context)
+    with pytest.raises(GPTPolicyConfigError, match=r"help center.*wet-box\.md"):
+        policy.train([], DOMAIN)
+
+
+def test_an_edited_article_changes_the_fingerprint_but_not_the_generator_cache(
+        config, help_center):
+    from components.generator import build
+
+    with_articles = {**config, "knowledge": str(help_center)}
+    before, key = GPTPolicy.fingerprint_addon(with_articles), build.cache_key(with_articles)
+    (help_center / "wet-box.md").write_text(
+        ARTICLE.format(slug="wet-box", title="Wet box", body="Keep the box and call us."))
+    assert GPTPolicy.fingerprint_addon(with_articles) != before
+    assert build.cache_key(with_articles) == key  # the generator is reused, not retrained

@@ -1,0 +1,147 @@
+"""Grounded answers: retrieve from the help center, answer from the passages, check, cite.
+
+The order of an open-ended turn (the NLG calls these steps; each is plain Python):
+
+1. ``retrieve``: the help-center passages relevant to the customer's last message
+   (hybrid retrieval, ``components.generator.retrieval``), kept only when the best
+   cosine similarity reaches ``min_similarity``.
+2. With relevant passages, the **extractive** answer: the sentences of the best
+   passage closest in meaning to the question (``grounding.best_sentences``),
+   with the source cited. The built-in generator is not yet trained to copy from
+   passages, so it does not write these replies: a reply is done when it is
+   correct and sourced, not when it is generated.
+3. Without relevant passages, the generator answers conversationally and
+   ``decide`` checks its text (``grounding.check``) with no sources: a reply that
+   states a fact or a claim is replaced by the canned fallback, since nothing
+   supports it.
+
+Every reply records its ``mode`` ("generated", "extractive" or "fallback"), the
+``sources`` it used (passage id, article slug, title, link, scores) and the
+check's verdict. ``min_similarity`` is chosen on held-out questions
+(bench/answers.py, docs/benchmarks.md "Answers").
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from components.generator import grounding
+from components.generator.retrieval import Hit, Retriever
+
+GENERATED, EXTRACTIVE, FALLBACK = "generated", "extractive", "fallback"
+
+
+@dataclass(frozen=True)
+class AnswerConfig:
+    """How open-ended turns are answered from the help center (endpoints.yml ``nlg.answers``)."""
+
+    top_k: int = 3  # passages retrieved per question
+    # Cosine similarity (all-MiniLM-L6-v2) of the best passage below which the
+    # help center is taken to have no answer. Chosen on the held-out questions:
+    # docs/benchmarks.md, "Answers".
+    min_similarity: float = 0.45
+    max_sentences: int = 2  # sentences of an extractive answer, at most
+    max_chars: int = 320  # characters of an extractive answer before its citation
+    # Where the help center is published; a citation links <help_center_url>/<slug>.
+    help_center_url: str = "https://kestrelhome.example/help"
+    cite: bool = True  # append "Source: <title> (<link>)" to answers from the help center
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.top_k, int) or isinstance(self.top_k, bool) or self.top_k < 1:
+            raise ValueError(f"top_k has to be an integer >= 1, got {self.top_k!r}.")
+        if not -1.0 <= self.min_similarity <= 1.0:
+            raise ValueError(f"min_similarity is a cosine similarity in [-1, 1], got "
+                             f"{self.min_similarity!r}; 0.45 is the measured default.")
+        if self.max_sentences < 1:
+            raise ValueError(f"max_sentences has to be >= 1, got {self.max_sentences!r}.")
+        if self.max_chars < 40:
+            raise ValueError(f"max_chars has to be >= 40, got {self.max_chars!r}.")
+
+    @classmethod
+    def from_dict(cls, values: Optional[Mapping[str, Any]]) -> "AnswerConfig":
+        """Builds the config from a mapping, rejecting unknown keys.
+
+        Raises:
+            ValueError: on an unknown key or an invalid value.
+        """
+        values = dict(values or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown answers option(s) {unknown}; valid: {sorted(known)}.")
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A reply to an open-ended turn and how it was made."""
+
+    text: str
+    mode: str  # GENERATED, EXTRACTIVE or FALLBACK
+    sources: Tuple[Dict[str, Any], ...] = ()  # Hit.record() of each passage the reply used
+    groundedness: Optional[Dict[str, Any]] = None  # grounding.Verdict.record()
+    fallback: Optional[str] = None  # why the canned text was sent
+
+
+def retrieve(retriever: Optional[Retriever], question: str, config: AnswerConfig) -> List[Hit]:
+    """The relevant passages for ``question``, best first ([] without a help center)."""
+    if retriever is None:
+        return []
+    return retriever.relevant(question, config.top_k, config.min_similarity)
+
+
+CITATION_LABEL = "Source: "  # starts the citation line, on its own line after the answer
+
+
+def strip_citation(text: str) -> str:
+    """``text`` without its citation line (a training target states no link)."""
+    return text.split("\n" + CITATION_LABEL, 1)[0]
+
+
+def citation(hit: Hit, config: AnswerConfig) -> str:
+    """``"Source: <title> (<help_center_url>/<slug>)"``."""
+    url = f"{config.help_center_url.rstrip('/')}/{hit.passage.slug}"
+    return f"{CITATION_LABEL}{hit.passage.title} ({url})"
+
+
+def source_record(hit: Hit, config: AnswerConfig) -> Dict[str, Any]:
+    """``hit.record()`` with the public link of its article."""
+    return {**hit.record(),
+            "url": f"{config.help_center_url.rstrip('/')}/{hit.passage.slug}"}
+
+
+def extractive(question: str, hits: Sequence[Hit], retriever: Retriever,
+               config: AnswerConfig) -> Answer:
+    """The best passage's sentences closest to ``question``, cited.
+
+    Raises:
+        ValueError: if ``hits`` is empty.
+    """
+    if not hits:
+        raise ValueError("An extractive answer needs at least one passage.")
+    best = hits[0]
+    sentences = grounding.split_sentences(best.passage.text)
+    vectors = retriever.encoder([question, *sentences])  # (1 + n, dim)
+    chosen = grounding.best_sentences(vectors[0], sentences, vectors[1:],
+                                      config.max_sentences, config.max_chars)
+    text = " ".join(chosen)
+    verdict = grounding.check(text, [best.passage.text])
+    if config.cite:
+        text = f"{text}\n{citation(best, config)}"
+    return Answer(text, EXTRACTIVE, (source_record(best, config),), verdict.record())
+
+
+def decide(text: str, hits: Sequence[Hit], config: AnswerConfig) -> Answer:
+    """Checks a generated reply (already through the guardrails) against ``hits``.
+
+    Grounded: the reply, cited when it used passages. Not grounded: a FALLBACK
+    answer with ``fallback="unsupported"`` and empty text (the caller sends its
+    canned text).
+    """
+    verdict = grounding.check(text, [h.passage.text for h in hits])
+    if not verdict.grounded:
+        return Answer("", FALLBACK, (), verdict.record(), fallback="unsupported")
+    sources = tuple(source_record(h, config) for h in hits)
+    if hits and config.cite:
+        text = f"{text}\n{citation(hits[0], config)}"
+    return Answer(text, GENERATED, sources, verdict.record())

@@ -1,0 +1,202 @@
+"""Hybrid passage retrieval over the help center: BM25 + dense embeddings, fused by RRF.
+
+Why hybrid: BM25 (Robertson & Zaragoza 2009; the bm25s library) finds the rare
+exact words a customer types ("PO box", "Kestrel Care Plus", "AMEX"), and the dense
+all-MiniLM-L6-v2 embedding finds paraphrases that share no word with the article
+("my money hasn't shown up" -> card refund timing). Their rankings are fused by
+reciprocal rank fusion (Cormack, Clarke & Buettcher 2009): score(p) = sum over
+rankers of 1 / (RRF_K + rank), with RRF_K = 60 from that paper. RRF needs no
+calibration between the two score scales. docs/benchmarks.md ("Answers") compares
+BM25 alone, dense alone and the fusion on the held-out questions.
+
+Why numpy and not FAISS: the help center holds a few hundred passages, so exact
+search is one (N, 384) x (384,) product, well under a millisecond; faiss-cpu's
+current wheels also need numpy >= 1.25, above Rasa 3.6's pin. Exact search stays
+below about 5 ms up to roughly 100,000 passages (150 MB of float32), past which an
+approximate index would be worth it (docs/benchmarks.md gives the measurement).
+
+Tried and dropped (2026-12-02, on 131 questions of data/grounded held apart): the
+written customer questions as extra keys of their passage (doc2query, Nogueira et
+al. 2019) lowered article hit@1 from 70% to 59%, and appended to the passage text
+from 70% to 67%: short questions of other articles outranked the right passage.
+
+The index is a folder: ``passages.json``, ``embeddings.npy`` (float32, (N, 384),
+L2-normalised) and the bm25s index. ``rasa train`` writes it into the model
+archive (the GPT policy), so every replica serves the same read-only index. The
+encoder is passed in (``Encoder``), so this module imports neither Rasa nor the
+sentence-transformers stack.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, List, Optional, Sequence
+
+import numpy as np
+
+from components.generator.knowledge import Passage
+
+# texts -> float32 array of shape (len(texts), dim), each row L2-normalised
+Encoder = Callable[[Sequence[str]], np.ndarray]
+
+RRF_K = 60  # Cormack et al. 2009, the constant of reciprocal rank fusion
+CANDIDATES = 50  # passages each ranker contributes to the fusion
+MAX_QUERY_CHARS = 1000  # longer questions are cut before encoding (MiniLM reads 256 word pieces)
+PASSAGES_FILE, EMBEDDINGS_FILE, BM25_DIR = "passages.json", "embeddings.npy", "bm25"
+WORD = re.compile(r"\w+", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One retrieved passage and why it ranked where it did."""
+
+    passage: Passage
+    score: float  # the fused RRF score (higher is better)
+    dense: float  # cosine similarity of question and passage, in [-1, 1]
+    bm25: float  # BM25 score (0 when no query word occurs in the passage)
+
+    def record(self) -> dict:
+        """What the tracker stores for a source: id, slug, title, url and scores (rounded)."""
+        return {"id": self.passage.id, "slug": self.passage.slug, "title": self.passage.title,
+                "url": self.passage.url, "score": round(self.score, 5),
+                "dense": round(self.dense, 4), "bm25": round(self.bm25, 3)}
+
+
+def tokenize(text: str) -> List[str]:
+    """Lower-cased word tokens for BM25: Unicode word characters, no stemming, without
+    bm25s's extended English stop words (179, NLTK's list: "how", "my", "on", ...).
+
+    Question words must not vote: with Lucene's 33 stop words, "how much is
+    delivery" ranked "How long card refunds take" first on the shared "how".
+    """
+    from bm25s.stopwords import STOPWORDS_EN_PLUS  # noqa: PLC0415 - with the index only
+
+    return [w for w in WORD.findall(text.lower()) if w not in STOPWORDS_EN_PLUS]
+
+
+class Retriever:
+    """Ranks help-center passages for a question (see module docstring).
+
+    Build with ``Retriever.build(passages, encoder)``, store with ``save``, and
+    read back with ``Retriever.load(folder, encoder)``. ``search`` is read-only
+    and thread-safe.
+    """
+
+    def __init__(self, passages: Sequence[Passage], embeddings: np.ndarray, bm25,
+                 encoder: Encoder) -> None:
+        """Wraps a built index. ``embeddings``: float32, shape (len(passages), dim)."""
+        if len(passages) != embeddings.shape[0]:
+            raise ValueError(f"{len(passages)} passages but {embeddings.shape[0]} embeddings; "
+                             f"rebuild the index with `rasa train`.")
+        self.passages = list(passages)
+        self.embeddings = embeddings
+        self.bm25 = bm25
+        self.encoder = encoder
+
+    @classmethod
+    def build(cls, passages: Sequence[Passage], encoder: Encoder) -> "Retriever":
+        """Embeds and indexes ``passages``.
+
+        Raises:
+            ValueError: if ``passages`` is empty.
+        """
+        import bm25s  # noqa: PLC0415 - only needed where an index is built or loaded
+
+        if not passages:
+            raise ValueError("No passages to index: the help center is empty.")
+        texts = [p.search_text() for p in passages]
+        embeddings = np.asarray(encoder(texts), dtype=np.float32)
+        bm25 = bm25s.BM25()
+        bm25.index([tokenize(t) for t in texts], show_progress=False)
+        return cls(passages, embeddings, bm25, encoder)
+
+    def save(self, folder: Path) -> None:
+        """Writes the index into ``folder`` (created if missing)."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / PASSAGES_FILE).write_text(
+            json.dumps([asdict(p) for p in self.passages], ensure_ascii=False, indent=1),
+            encoding="utf-8")
+        np.save(folder / EMBEDDINGS_FILE, self.embeddings)
+        self.bm25.save(str(folder / BM25_DIR))
+
+    @classmethod
+    def load(cls, folder: Path, encoder: Encoder) -> "Retriever":
+        """Reads an index written by ``save``.
+
+        Raises:
+            FileNotFoundError: if a file of the index is missing.
+        """
+        import bm25s  # noqa: PLC0415 - see build
+
+        folder = Path(folder)
+        passages = [Passage(**p) for p in
+                    json.loads((folder / PASSAGES_FILE).read_text(encoding="utf-8"))]
+        embeddings = np.load(folder / EMBEDDINGS_FILE)
+        if not (folder / BM25_DIR).is_dir():
+            raise FileNotFoundError(f"{folder / BM25_DIR} is missing; rebuild with `rasa train`.")
+        bm25 = bm25s.BM25.load(str(folder / BM25_DIR))
+        return cls(passages, embeddings, bm25, encoder)
+
+    def _bm25_scores(self, query: str) -> np.ndarray:
+        tokens = tokenize(query)
+        if not tokens:
+            return np.zeros(len(self.passages), dtype=np.float32)
+        return np.asarray(self.bm25.get_scores(tokens), dtype=np.float32)
+
+    def search(self, query: str, k: int = 3, mode: str = "hybrid") -> List[Hit]:
+        """The ``k`` best passages for ``query``, best first.
+
+        ``mode``: "hybrid" (RRF of both), "dense" or "bm25" (one ranker alone, for
+        the benchmark). Empty, very long and non-Latin questions are answered
+        (possibly with low scores), never refused.
+
+        Raises:
+            ValueError: on ``k`` < 1 or an unknown ``mode``.
+        """
+        if k < 1:
+            raise ValueError(f"k has to be >= 1, got {k}.")
+        if mode not in ("hybrid", "dense", "bm25"):
+            raise ValueError(f"mode has to be 'hybrid', 'dense' or 'bm25', got {mode!r}.")
+        query = (query or "")[:MAX_QUERY_CHARS]
+        vector = np.asarray(self.encoder([query]), dtype=np.float32)[0]
+        dense = self.embeddings @ vector  # (N,)
+        bm25 = self._bm25_scores(query)  # (N,)
+        if mode == "dense":
+            fused = dense.astype(np.float64)
+        elif mode == "bm25":
+            fused = bm25.astype(np.float64) + 1e-6 * dense  # ties (no shared word) by meaning
+        else:
+            fused = np.zeros(len(self.passages))
+            for scores in (dense, bm25):
+                order = np.argsort(-scores, kind="stable")[:CANDIDATES]
+                if scores is bm25:
+                    order = order[scores[order] > 0]  # a passage with no query word is no vote
+                fused[order] += 1.0 / (RRF_K + 1 + np.arange(len(order)))
+            fused += 1e-9 * dense  # equal fused scores: the closer meaning first
+        best = np.argsort(-fused, kind="stable")[:k]
+        return [Hit(self.passages[i], float(fused[i]), float(dense[i]), float(bm25[i]))
+                for i in best]
+
+    def relevant(self, query: str, k: int, min_similarity: float) -> List[Hit]:
+        """``search``, keeping only hits whose cosine similarity reaches ``min_similarity``."""
+        return [h for h in self.search(query, k) if h.dense >= min_similarity]
+
+
+def minilm_encoder() -> Encoder:
+    """The project's all-MiniLM-L6-v2 as an ``Encoder`` (loaded on first use, offline)."""
+    from components.nlu import minilm  # noqa: PLC0415 - torch + transformers, loaded lazily
+
+    def encode(texts: Sequence[str]) -> np.ndarray:
+        return np.asarray(minilm.load().encode(list(texts), batch_size=64,
+                                               normalize_embeddings=True,
+                                               show_progress_bar=False), dtype=np.float32)
+
+    return encode
+
+
+def top_passage(hits: Sequence[Hit]) -> Optional[Hit]:
+    """The best hit, or None."""
+    return hits[0] if hits else None

@@ -1,0 +1,92 @@
+"""The groundedness check: tables of replies, sources and the expected verdict."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from components.generator.grounding import (
+    best_sentences, check, content_words, facts, normalise, split_sentences,
+)
+
+SOURCES = [
+    "Kestrel Care Plus adds accidental damage cover for 3 years from delivery. It costs "
+    "$24.99 for items under $100.",
+    "Standard shipping is free on orders over $50; otherwise it costs $4.95 and takes "
+    "3–5 business days. Email support@kestrelhome.example with questions.",
+]
+
+
+@pytest.mark.parametrize("sentence,expected", [
+    ("Express costs $12.95 and takes 1-2 business days.", ["$12.95", "1-2"]),
+    ("We're open 8:00-20:00, call +1 555 0100.", ["8:00", "20:00", "1", "555", "0100"]),
+    ("Write to support@kestrelhome.example or see /help/returns.",
+     ["support@kestrelhome.example", "/help/returns"]),
+    ("The Aero Blender has a 2 year warranty.", ["2", "Aero Blender"]),
+    ("Kestrel Care Plus costs $24.99.", ["$24.99", "Kestrel Care Plus"]),
+    ("Happy to help!", []),
+])
+def test_facts(sentence, expected):
+    assert facts(sentence) == expected
+
+
+@pytest.mark.parametrize("reply,grounded,unsupported", [
+    # copied or paraphrased from the sources: supported
+    ("Kestrel Care Plus covers accidental damage for 3 years.", True, []),
+    ("Shipping is free on orders over $50. Otherwise it costs $4.95.", True, []),
+    ("Standard delivery takes 3-5 business days.", True, []),  # dash style does not matter
+    ("Sorry about that! Kestrel Care Plus costs $24.99 for items under $100.", True, []),
+    # a wrong number, price, name or address: unsupported
+    ("Kestrel Care Plus covers accidental damage for 5 years.", False,
+     ["Kestrel Care Plus covers accidental damage for 5 years."]),
+    ("Standard shipping costs $5.95.", False, ["Standard shipping costs $5.95."]),
+    ("Kestrel Care Max covers theft for 3 years.", False,
+     ["Kestrel Care Max covers theft for 3 years."]),
+    ("Email help@kestrel.example for help.", False, ["Email help@kestrel.example for help."]),
+    # a claim without numbers, made of words the sources do not use
+    ("We offer free gift wrapping with every birthday order.", False,
+     ["We offer free gift wrapping with every birthday order."]),
+    # one bad sentence fails the reply, and only it is reported
+    ("Shipping is free over $50. Refunds take 2 days.", False, ["Refunds take 2 days."]),
+    ("", False, []),
+])
+def test_check(reply, grounded, unsupported):
+    verdict = check(reply, SOURCES)
+    assert verdict.grounded is grounded
+    assert verdict.unsupported == unsupported
+    assert verdict.record() == {"grounded": grounded, "unsupported": unsupported}
+
+
+@pytest.mark.parametrize("reply,grounded", [
+    ("Hi! How can I help you today?", True),  # no claim
+    ("I'm not sure about that, but I can pass you to a person.", True),
+    ("Our kettles hold 1.7 litres.", False),  # a fact with no source
+    ("Our warehouse team packs every parcel by hand in Ohio.", False),  # a claim, no source
+])
+def test_without_sources_only_replies_without_claims_pass(reply, grounded):
+    assert check(reply, []).grounded is grounded
+
+
+def test_missing_facts_and_overlap_are_reported():
+    [sentence] = check("Kestrel Care Plus costs $29.99 for 3 years.", SOURCES).sentences
+    assert sentence.factual and not sentence.supported
+    assert sentence.missing_facts == ("$29.99",)
+    assert sentence.overlap == 1.0  # every word is in the sources; only the price is not
+
+
+def test_helpers():
+    assert normalise("5\u20137  Business\tDays") == "5-7 business days"
+    assert split_sentences("It costs $4.95. Express is $12.95! Ok? yes.") == [
+        "It costs $4.95.", "Express is $12.95!", "Ok? yes."]
+    assert content_words("The parcels arrived and it's raining") == ["parcel", "arriv",
+                                                                     "rain"]
+
+
+def test_best_sentences_keeps_the_most_similar_in_their_order():
+    sentences = ["A is first.", "B is second.", "C is third."]
+    vectors = np.eye(3)
+    question = np.array([0.1, 0.5, 0.9])
+    assert best_sentences(question, sentences, vectors, max_sentences=2) == [
+        "B is second.", "C is third."]
+    assert best_sentences(question, sentences, vectors, max_sentences=2, max_chars=15) == [
+        "C is third."]
+    assert best_sentences(question, [], np.zeros((0, 3))) == []

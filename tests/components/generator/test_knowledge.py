@@ -1,0 +1,102 @@
+"""The help center: articles parsed, checked and split into passages."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from components.generator.knowledge import (
+    KnowledgeError, fingerprint, load_articles, load_passages, split_passages,
+)
+
+ROOT = Path(__file__).resolve().parents[3]
+GOOD = """---
+title: Shipping costs
+slug: shipping-costs
+tags: [delivery, costs]
+last_reviewed: 2026-12-01
+---
+Standard shipping is free on orders over $50.
+
+## Express shipping
+- Express costs $12.95
+- It takes 1-2 business days
+
+## Standard shipping
+Standard costs $4.95 below $50.
+"""
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    folder.mkdir(exist_ok=True)
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_an_article_is_split_into_its_opening_and_sections(tmp_path):
+    write(tmp_path, "shipping-costs.md", GOOD)
+    [article] = load_articles(tmp_path)
+    assert (article.slug, article.title, article.tags, article.last_reviewed) == (
+        "shipping-costs", "Shipping costs", ("delivery", "costs"), "2026-12-01")
+    passages = split_passages(article)
+    assert [(p.id, p.heading) for p in passages] == [
+        ("shipping-costs#0", ""), ("shipping-costs#1", "Express shipping"),
+        ("shipping-costs#2", "Standard shipping")]
+    assert passages[1].text == "Express costs $12.95. It takes 1-2 business days"
+    assert passages[1].url == "/help/shipping-costs"
+    assert passages[1].search_text().startswith("Shipping costs Express shipping Express")
+
+
+@pytest.mark.parametrize("name,text,message", [
+    ("a.md", "Just text, no front matter.", r"a\.md: no front matter"),
+    ("b.md", "---\ntitle: [unclosed\n---\nText.", r"b\.md: the front matter is not valid YAML"),
+    ("c.md", "---\ntitle: C\nslug: c\n---\nText.", r"c\.md: front matter lacks \['tags', "),
+    ("e.md", GOOD.replace("slug: shipping-costs", "slug: E_Bad"), r"e\.md: slug 'E_Bad' is not"),
+    ("f.md", GOOD.replace("slug: shipping-costs", "slug: g"), r"f\.md: slug 'g' differs from"),
+    ("h.md", GOOD.replace("slug: shipping-costs", "slug: h").replace("[delivery, costs]",
+                                                                     "delivery"),
+     r"h\.md: tags 'delivery' is not a list"),
+    ("i.md", GOOD.replace("slug: shipping-costs", "slug: i").replace("2026-12-01", "soon"),
+     r"i\.md: last_reviewed 'soon' is not a date"),
+    ("j.md", "---\ntitle: J\nslug: j\ntags: [x]\nlast_reviewed: 2026-12-01\n---\n\n  \n",
+     r"j\.md: the article has no text"),
+])
+def test_a_malformed_article_is_an_error_naming_the_file_and_the_fix(tmp_path, name, text,
+                                                                     message):
+    write(tmp_path, name, text)
+    with pytest.raises(KnowledgeError, match=message):
+        load_articles(tmp_path)
+
+
+def test_a_duplicate_slug_names_both_files(tmp_path):
+    write(tmp_path, "shipping-costs.md", GOOD)
+    (tmp_path / "sub").mkdir()
+    write(tmp_path / "sub", "shipping-costs.md", GOOD)
+    with pytest.raises(KnowledgeError, match=r"sub/shipping-costs\.md: slug 'shipping-costs' "
+                                             r"is also used by shipping-costs\.md"):
+        load_articles(tmp_path)
+
+
+def test_notes_are_ignored_and_an_empty_or_missing_folder_is_an_error(tmp_path):
+    write(tmp_path, "_notes.md", "not an article")
+    with pytest.raises(KnowledgeError, match="holds no .md article"):
+        load_articles(tmp_path)
+    with pytest.raises(KnowledgeError, match="does not exist"):
+        load_articles(tmp_path / "nowhere")
+
+
+def test_the_fingerprint_follows_the_articles(tmp_path):
+    path = write(tmp_path, "shipping-costs.md", GOOD)
+    before = fingerprint(tmp_path)
+    assert fingerprint(tmp_path) == before
+    path.write_text(GOOD.replace("$12.95", "$13.95"))
+    assert fingerprint(tmp_path) != before
+
+
+def test_the_project_help_center_loads():
+    articles = load_articles(ROOT / "data" / "knowledge")
+    assert len(articles) >= 60
+    passages = load_passages(ROOT / "data" / "knowledge")
+    assert len({p.id for p in passages}) == len(passages) > 5 * len(articles)
+    assert all(p.text for p in passages)

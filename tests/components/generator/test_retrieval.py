@@ -1,0 +1,92 @@
+"""Hybrid retrieval on the real all-MiniLM-L6-v2 encoder and BM25 (bm25s)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from components.generator.knowledge import Passage
+from components.generator.retrieval import RRF_K, Retriever, minilm_encoder, tokenize
+
+PASSAGES = [
+    Passage("shipping-costs#0", "shipping-costs", "Shipping costs", "",
+            "Standard shipping is free on orders over $50; below that it costs $4.95."),
+    Passage("card-refund-timing#0", "card-refund-timing", "How long card refunds take", "",
+            "A card refund can take up to 3 more business days to show after we send it."),
+    Passage("kestrel-care-plus#0", "kestrel-care-plus", "Kestrel Care Plus", "",
+            "Kestrel Care Plus adds accidental damage cover for 3 years."),
+    Passage("damaged-box#0", "damaged-box", "A wet or damaged box", "",
+            "Photograph a wet or crushed parcel before opening it, then contact us."),
+]
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    return minilm_encoder()
+
+
+@pytest.fixture(scope="module")
+def retriever(encoder):
+    return Retriever.build(PASSAGES, encoder)
+
+
+@pytest.mark.parametrize("question,expected", [
+    ("my money hasn't appeared on my visa yet", "card-refund-timing#0"),  # paraphrase: dense
+    ("what does Kestrel Care Plus cover?", "kestrel-care-plus#0"),  # exact name: BM25 too
+    ("the parcel came soaking wet", "damaged-box#0"),
+    ("how much is delivery", "shipping-costs#0"),
+])
+def test_the_right_passage_ranks_first(retriever, question, expected):
+    assert retriever.search(question, k=1)[0].passage.id == expected
+
+
+def test_fusion_is_reciprocal_rank_fusion_of_both_rankings(retriever, encoder):
+    question = "Kestrel Care Plus accidental damage"
+    hits = retriever.search(question, k=len(PASSAGES))
+    dense = retriever.embeddings @ encoder([question])[0]
+    bm25 = np.asarray(retriever.bm25.get_scores(tokenize(question)))
+    for hit in hits:
+        i = [p.id for p in PASSAGES].index(hit.passage.id)
+        expected = 1 / (RRF_K + 1 + int(np.sum(dense > dense[i]))) + 1e-9 * dense[i]
+        if bm25[i] > 0:
+            expected += 1 / (RRF_K + 1 + int(np.sum(bm25 > bm25[i])))
+        assert hit.score == pytest.approx(expected)
+        assert hit.dense == pytest.approx(float(dense[i]), abs=1e-5)
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+@pytest.mark.parametrize("question", ["", "   ", "x" * 50_000, "退款需要多长时间？",
+                                      "Сколько стоит доставка?", "🙂🙂🙂", "\x00\x01"])
+def test_odd_questions_retrieve_without_error(retriever, question):
+    hits = retriever.search(question, k=2)
+    assert len(hits) == 2 and all(-1.0 <= h.dense <= 1.0 for h in hits)
+
+
+def test_save_and_load_give_the_same_ranking(retriever, encoder, tmp_path):
+    retriever.save(tmp_path / "index")
+    loaded = Retriever.load(tmp_path / "index", encoder)
+    assert loaded.passages == PASSAGES
+    for question in ["refund on my card", "free shipping", "wet box"]:
+        assert [h.record() for h in loaded.search(question, 3)] == \
+            [h.record() for h in retriever.search(question, 3)]
+
+
+def test_relevant_keeps_only_similar_passages(retriever):
+    assert retriever.relevant("what's your favourite colour?", 3, min_similarity=0.5) == []
+    assert retriever.relevant("is delivery free over $50", 3, 0.5)[0].passage.slug == \
+        "shipping-costs"
+
+
+@pytest.mark.parametrize("kwargs,message", [({"k": 0}, "k has to be >= 1"),
+                                            ({"mode": "magic"}, "mode has to be")])
+def test_bad_arguments_are_refused(retriever, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        retriever.search("hi", **kwargs)
+
+
+def test_an_empty_help_center_or_a_broken_index_is_an_error(encoder, retriever, tmp_path):
+    with pytest.raises(ValueError, match="help center is empty"):
+        Retriever.build([], encoder)
+    retriever.save(tmp_path / "index")
+    (tmp_path / "index" / "embeddings.npy").unlink()
+    with pytest.raises(FileNotFoundError):
+        Retriever.load(tmp_path / "index", encoder)

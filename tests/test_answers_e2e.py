@@ -1,0 +1,72 @@
+"""Open-ended store questions answered from the help center by the trained assistant.
+
+Ten conversations through the real agent (NLU, policies, the GPT policy's
+index from the archive, GenerativeNLG): each help-center answer must state the
+fact the customer asked for, name its source article, and be stored with mode
+"extractive", its sources and the groundedness verdict. The questions are ours,
+in neither the help center's training questions nor the held-out benchmark set.
+
+Routing is NLU's (issue 15): a question that NLU sends to a scripted flow gets no
+help-center answer. At most two of the ten may be routed away; every one that
+reaches the help center must be right.
+"""
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e_fixtures import Chat
+
+pytestmark = pytest.mark.slow
+
+# (question, the article that answers it, words the answer must contain)
+CONVERSATIONS = [
+    ("is there a discount for teachers?", "student-and-group-discounts",
+     ["no published discount for teachers"]),
+    ("do you have a student discount?", "student-and-group-discounts",
+     ["no published student discount"]),
+    ("can I swap the color of my lamp after ordering", "change-colour-or-size",
+     ["still processing"]),
+    ("do gift cards ever expire?", "gift-card-balance-and-expiry",
+     ["terms that came with the gift card"]),
+    ("do you price match?", "price-matching", ["no published price-matching policy"]),
+    ("do you sell gift cards?", "buying-gift-cards", ["gift cards are digital"]),
+    ("my box arrived soaking wet, what should I do?", "damaged-or-wet-box",
+     ["unpack the box carefully"]),
+    ("how do I turn on two-step sign in?", "two-step-sign-in",
+     ["6-digit code", "Account settings, then Security"]),
+    ("can I ship to a PO box?", "po-box-and-military-addresses", ["PO box"]),
+    ("what should I do if a part is missing from my order?", "missing-items-or-parts",
+     ["order number"]),
+]
+
+
+async def answer(agent, question):
+    """(the reply's text, its generation record, or None for a scripted reply)."""
+    from rasa.shared.core.events import BotUttered
+
+    chat = Chat(agent)
+    text = await chat.say(question)
+    bots = [e for e in await chat.events() if isinstance(e, BotUttered)]
+    meta = (bots[-1].metadata or {}).get("generation") if bots else None
+    return text, meta
+
+
+async def test_store_questions_are_answered_from_the_help_center_with_their_source(agent):
+    assert len(CONVERSATIONS) >= 10
+    answered, wrong = 0, []
+    for question, slug, words in CONVERSATIONS:
+        text, meta = await answer(agent, question)
+        if meta is None or meta.get("mode") != "extractive":
+            continue  # routed to a scripted flow, or no passage was relevant enough
+        answered += 1
+        [source] = meta["sources"]
+        link = f"https://kestrelhome.example/help/{slug}"
+        problems = [f"cites {source['slug']}" for _ in [0] if source["slug"] != slug]
+        problems += [f"lacks {w!r}" for w in words if w.lower() not in text.lower()]
+        problems += [] if link in text else [f"no link {link}"]
+        problems += [] if meta["groundedness"]["grounded"] else ["not grounded"]
+        if problems:
+            wrong.append(f"{question!r}: {', '.join(problems)}: {text!r}")
+    assert not wrong, "\n".join(wrong)
+    assert answered >= len(CONVERSATIONS) - 2, f"only {answered} answered from the help center"
+
