@@ -48,8 +48,11 @@ def embed(texts: Sequence[str]) -> np.ndarray:
     items = _as_list(texts, "texts")
     if not items:
         return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
-    vectors = _model().encode(items, batch_size=BATCH_SIZE, normalize_embeddings=True,
-                              convert_to_numpy=True, show_progress_bar=False)
+    from components.nlu.minilm import LOCK
+
+    with LOCK:  # the model is shared by the whole process (see minilm.LOCK)
+        vectors = _model().encode(items, batch_size=BATCH_SIZE, normalize_embeddings=True,
+                                  convert_to_numpy=True, show_progress_bar=False)
     return np.asarray(vectors, dtype=np.float32).reshape(len(items), EMBEDDING_DIM)
 
 

@@ -190,9 +190,10 @@ def minilm_encoder() -> Encoder:
     from components.nlu import minilm  # noqa: PLC0415 - torch + transformers, loaded lazily
 
     def encode(texts: Sequence[str]) -> np.ndarray:
-        return np.asarray(minilm.load().encode(list(texts), batch_size=64,
-                                               normalize_embeddings=True,
-                                               show_progress_bar=False), dtype=np.float32)
+        with minilm.LOCK:  # the model is shared with the NLU featurizer (see minilm.LOCK)
+            vectors = minilm.load().encode(list(texts), batch_size=64, normalize_embeddings=True,
+                                           show_progress_bar=False)
+        return np.asarray(vectors, dtype=np.float32)
 
     return encode
 

@@ -288,8 +288,12 @@ class GenerativeNLG(TemplatedNaturalLanguageGenerator):
         if index is None:
             return [], None
         config = self.config.answers
-        hits = await asyncio.to_thread(answers.retrieve, index, question, config)
-        if not hits:
+        try:
+            hits = await asyncio.to_thread(answers.retrieve, index, question, config)
+            if not hits:
+                return [], None
+            answer = await asyncio.to_thread(answers.extractive, question, hits, index, config)
+        except Exception:  # a broken index must not end the conversation
+            logger.exception("Help-center retrieval failed; the generator answers instead.")
             return [], None
-        answer = await asyncio.to_thread(answers.extractive, question, hits, index, config)
         return hits, answer

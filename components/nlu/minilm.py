@@ -13,9 +13,15 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 
 EMBEDDING_DIM = 384  # output size of all-MiniLM-L6-v2
 MAX_WORDPIECES = 256  # the model's max_seq_length in its sentence-transformers config
+# Held around every use of the shared model. Its fast tokenizer keeps padding and
+# truncation settings in mutable Rust state, and two threads calling it at once
+# fail with "RuntimeError: Already borrowed" (huggingface/tokenizers#537): the NLU
+# featurizer runs in the event loop while help-center retrieval runs in a worker.
+LOCK = threading.Lock()
 
 
 @functools.lru_cache(maxsize=1)

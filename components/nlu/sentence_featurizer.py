@@ -136,12 +136,12 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
         import torch  # noqa: PLC0415 - heavy, and only needed once a message arrives
 
         model = minilm.load()
-        encoded = model.tokenizer(list(texts), padding=True, truncation=True,
-                                  max_length=self._config["max_wordpieces"],
-                                  return_offsets_mapping=True, return_tensors="pt")
-        offsets = encoded.pop("offset_mapping").numpy()  # (B, P, 2) chars; (0, 0) = special
-        encoded.pop("token_type_ids", None)
-        with torch.inference_mode():
+        with minilm.LOCK, torch.inference_mode():
+            encoded = model.tokenizer(list(texts), padding=True, truncation=True,
+                                      max_length=self._config["max_wordpieces"],
+                                      return_offsets_mapping=True, return_tensors="pt")
+            offsets = encoded.pop("offset_mapping").numpy()  # (B, P, 2) chars; (0,0) = special
+            encoded.pop("token_type_ids", None)
             hidden = model[0].auto_model(**encoded).last_hidden_state  # (B, P, 384)
         mask = encoded["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # (B, P, 1)
         pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)  # (B, 384)

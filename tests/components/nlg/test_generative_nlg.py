@@ -518,3 +518,40 @@ async def test_the_relevance_threshold_is_a_setting(help_center, tiny_checkpoint
     finally:
         registry.clear()
     assert message["generation"]["mode"] == "generated"  # no passage is that close
+
+
+class BrokenIndex:
+    """A help-center index whose search raises, as a corrupt archive would."""
+
+    def relevant(self, *args, **kwargs):
+        raise OSError("index file truncated (simulated)")
+
+
+async def test_a_failing_help_center_leaves_the_answer_to_the_generator(tiny_checkpoint):
+    registry.set_active(CannedTextGenerator.load(tiny_checkpoint), GPT_RESPONSE, BrokenIndex())
+    try:
+        message = await generate(make_nlg(answers={"cite": False}),
+                                 tracker("how much does shipping cost?"))
+    finally:
+        registry.clear()
+    assert message["text"] == "Yes, we ship to the US and Canada."
+    assert message["generation"]["mode"] == "generated"
+
+
+async def test_retrieval_and_the_nlu_featurizer_share_the_encoder_safely(help_center):
+    """Encoding from many threads at once, as the NLU and the NLG do, never fails."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from components.nlu import minilm
+
+    def nlu_like(i):  # what the sentence featurizer does, under the same lock
+        with minilm.LOCK:
+            return minilm.load().tokenizer([f"where is order {i}"] * 3, padding=True,
+                                           truncation=True, max_length=16 + i % 7)
+
+    with ThreadPoolExecutor(8) as pool:
+        searches = [pool.submit(help_center.search, f"shipping question {i}", 2)
+                    for i in range(40)]
+        parses = [pool.submit(nlu_like, i) for i in range(40)]
+        assert all(len(f.result()) == 2 for f in searches)
+        assert all(f.result()["input_ids"] is not None for f in parses)
