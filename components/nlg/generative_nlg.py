@@ -61,8 +61,7 @@ from rasa.utils.endpoints import EndpointConfig
 
 from components.generator import answers, registry
 from components.generator.batching import RequestBatcher
-from components.generator.config import GenerationConfig
-from components.generator.guardrails import GuardrailConfig, postprocess
+from components.generator.guardrails import postprocess
 from components.generator.prompt import Turn
 from components.nlg.config import NLGConfig, NLGConfigError
 from components.rasa_patches import action_fallback
@@ -149,42 +148,13 @@ class GenerativeNLG(TemplatedNaturalLanguageGenerator):
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gpt-nlg",
                                             initializer=_set_torch_threads,
-                                            initargs=(self.torch_threads,))
+                                            initargs=(self.config.torch_threads,))
         return self._pool
-
-    # The options, read by the decode path, tests and benchmarks (see NLGConfig).
-    @property
-    def decoding(self) -> GenerationConfig:
-        return self.config.decoding
-
-    @property
-    def guardrails(self) -> GuardrailConfig:
-        return self.config.guardrails
-
-    @property
-    def max_turns(self) -> int:
-        return self.config.max_turns
-
-    @property
-    def timeout_grace_s(self) -> float:
-        return self.config.timeout_grace_s
-
-    @property
-    def rating_buttons(self) -> bool:
-        return self.config.rating_buttons
-
-    @property
-    def max_batch_size(self) -> int:
-        return self.config.max_batch_size
-
-    @property
-    def torch_threads(self) -> Optional[int]:
-        return self.config.torch_threads
 
     def batcher(self) -> RequestBatcher:
         """The queue in front of the worker thread (``batch_sizes`` records each decode)."""
         if self._batcher is None:
-            self._batcher = RequestBatcher(self._executor(), self.max_batch_size)
+            self._batcher = RequestBatcher(self._executor(), self.config.max_batch_size)
         return self._batcher
 
     async def generate(self, utter_action: Text, tracker: DialogueStateTracker,
@@ -213,7 +183,7 @@ class GenerativeNLG(TemplatedNaturalLanguageGenerator):
         text, record = await self._reply(tracker, fallback)
         record = dataclasses.replace(record, reply_id=new_reply_id())
         message.update(text=text, generation=record.to_dict())
-        if record.mode in (answers.GENERATED, answers.EXTRACTIVE) and self.rating_buttons:
+        if record.mode in (answers.GENERATED, answers.EXTRACTIVE) and self.config.rating_buttons:
             message["buttons"] = rating_buttons(record.reply_id)
         return message
 
@@ -254,18 +224,18 @@ class GenerativeNLG(TemplatedNaturalLanguageGenerator):
             return canned("no_generator")
         # Cancelled by wait_for on timeout: a request not yet taken is then dropped.
         call = asyncio.wrap_future(
-            self.batcher().submit(generator, turns, self.decoding, self.max_turns))
+            self.batcher().submit(generator, turns, self.config.decoding, self.config.max_turns))
         try:
             generation = await asyncio.wait_for(
-                call, timeout=self.decoding.max_time_s + self.timeout_grace_s)
+                call, timeout=self.config.decoding.max_time_s + self.config.timeout_grace_s)
         except asyncio.TimeoutError:
             logger.warning("Generator exceeded its %.1f s budget; sent the fallback.",
-                           self.decoding.max_time_s)
+                           self.config.decoding.max_time_s)
             return canned("timeout", model_version=generator.model_version)
         except Exception:
             logger.exception("Generator failed; sent the fallback.")
             return canned("error", model_version=generator.model_version)
-        result = postprocess(generation.text, self.guardrails, fallback,
+        result = postprocess(generation.text, self.config.guardrails, fallback,
                              timed_out=generation.hit_time_budget)
         if result.fallback is not None:
             return canned(result.fallback, guardrails=result.actions, **generation.metadata())

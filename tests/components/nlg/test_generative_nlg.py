@@ -320,8 +320,8 @@ def test_bad_endpoint_options_are_rejected(options, message):
 
 def test_the_options_are_validated_once_into_nlg_config():
     nlg = make_nlg(max_turns=3, decoding={"max_new_tokens": 10}, rating_buttons=False)
-    assert (nlg.config.max_turns, nlg.max_turns) == (3, 3)
-    assert nlg.decoding.max_new_tokens == 10 and nlg.rating_buttons is False
+    assert nlg.config.max_turns == 3
+    assert nlg.config.decoding.max_new_tokens == 10 and nlg.config.rating_buttons is False
     assert GenerativeNLG().config == make_nlg().config  # no endpoint config: the defaults
 
 
@@ -359,7 +359,7 @@ async def test_concurrent_requests_are_decoded_together(use_generator):
         meta = message["generation"]
         assert meta["generated"] is True and meta["model_version"] == generator.model_version
         alone = Generator.generate(generator, [Turn("user", f"Do you ship to {country}?")],
-                                   nlg.decoding)
+                                   nlg.config.decoding)
         assert (meta["prompt_tokens"], meta["generated_tokens"]) == \
             (alone.prompt_tokens, alone.generated_tokens)
         assert message["buttons"][0]["payload"].endswith(f'"{meta["reply_id"]}"}}')
