@@ -25,9 +25,10 @@ export SLACK_BOT_TOKEN ?=
 export SLACK_SIGNING_SECRET ?=
 export SLACK_CHANNEL ?=
 
-.PHONY: help chat install db train actions shell serve webchat scale-out test test-fast lint validate audit clean \
+.PHONY: help chat install db train actions shell serve webchat help-pages scale-out test test-fast lint validate audit clean \
         export review dataset finetune evaluate promote rollback analytics bench bench-train \
-        bench-generator bench-feedback bench-nlu bench-heldout bench-throughput bench-load bench-answers
+        bench-generator bench-feedback bench-nlu bench-heldout bench-throughput bench-load bench-answers \
+        bench-grounding
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -54,7 +55,10 @@ webchat: webchat/node_modules/.package-lock.json  ## the web chat page's npm pac
 webchat/node_modules/.package-lock.json: webchat/package.json webchat/package-lock.json
 	cd webchat && npm ci --no-audit --no-fund --loglevel=error
 
-serve: install db webchat $(MODEL)  ## action server, rasa run (REST, socket.io, Slack, HTTP API) and the web chat page (needs RASA_AUTH_TOKEN)
+help-pages: install  ## the help center as web pages (data/knowledge -> webchat/help/): what citations link to
+	$(BIN)/python -m components.generator.help_pages --knowledge data/knowledge --out webchat/help
+
+serve: install db webchat help-pages $(MODEL)  ## action server, rasa run (REST, socket.io, Slack, HTTP API), the web chat page and the help center (needs RASA_AUTH_TOKEN)
 	@scripts/serve.sh $(MODEL)
 
 scale-out: install db $(MODEL)  ## nginx + 2 rasa servers on PostgreSQL, Redis and RabbitMQ (README, "Scale-out")
@@ -94,7 +98,7 @@ rollback: install  ## make the previous generator current again
 analytics: install  ## summary table and plot of the tracker store
 	$(FEEDBACK) analytics
 
-bench: bench-train bench-nlu bench-heldout bench-answers bench-throughput bench-load bench-generator bench-feedback  ## every benchmark: rewrites docs/benchmarks.md and its plots (about 2.5 h on 2 cores)
+bench: bench-train bench-nlu bench-heldout bench-answers bench-grounding bench-throughput bench-load bench-generator bench-feedback  ## every benchmark: rewrites docs/benchmarks.md and its plots (about 2.5 h on 2 cores)
 
 bench-train: install  ## rasa train per component, archive size, unchanged retrain, cold start -> docs/benchmarks.md
 	$(BIN)/python bench/train_cost.py --report docs/benchmarks.md
@@ -107,6 +111,9 @@ bench-heldout: install $(MODEL)  ## the trained project on held-out messages: sc
 
 bench-answers: install $(MODEL)  ## open-ended questions: retrieval hit@k, correct and sourced answers, vs the ungrounded generator
 	$(BIN)/python bench/answers.py --model $(MODEL) --report docs/benchmarks.md
+
+bench-grounding: install  ## the groundedness check vs a person's labels, on the dev sample (grounding_judged.yml) and the blind test sample (grounding_judged_test.yml): agreement, kappa, unsupported recall (seconds, no model)
+	$(BIN)/python bench/grounding_agreement.py --report docs/benchmarks.md
 
 bench-throughput: install $(MODEL)  ## generator tokens/s and ms/reply, batch 1 vs 8 concurrent, per technique, vs transformers.pipeline
 	$(BIN)/python bench/generator_throughput.py --model $(MODEL) --runs 5 --report docs/benchmarks.md

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts the action server, `rasa run` (REST, socket.io, Slack, HTTP API) and the
-# web chat page (webchat/), waits until all answer, prints the URLs, and stops all
+# web chat page (webchat/, with the help center's pages in webchat/help/ that
+# `make help-pages` builds), waits until all answer, prints the URLs, and stops all
 # of them on Ctrl-C.
 #   RASA_AUTH_TOKEN  required: the token Rasa's HTTP API asks for (?token=...)
 #   CORS_ORIGINS     browser origins allowed on the HTTP API, space-separated
@@ -53,6 +54,11 @@ wait_for "http://localhost:$PORT/" $rasa_pid var/rasa.log 300
 
 echo "Kestrel assistant is up (logs: var/rasa.log, var/actions.log). Ctrl-C stops it."
 echo "  Web chat:      http://localhost:$WEBCHAT_PORT/?server=http://localhost:$PORT"
+if [ -f webchat/help/index.html ]; then
+  echo "  Help center:   http://localhost:$WEBCHAT_PORT/help/"
+else
+  echo "  Help center:   not built (make help-pages); citations link to nothing"
+fi
 echo "  REST:     POST http://localhost:$PORT/webhooks/rest/webhook"
 echo "  socket.io:     http://localhost:$PORT/socket.io"
 echo "  HTTP API:      http://localhost:$PORT/status?token=\$RASA_AUTH_TOKEN"

@@ -55,6 +55,7 @@ def test_serve_starts_everything_and_ctrl_c_stops_everything(trained_model, acti
         output = "".join(printed)
         assert "is up" in output, output
         assert f"http://localhost:{page_port}/?server=http://localhost:{port}" in output
+        assert "  Help center:" in output
         page = urllib.request.urlopen(f"http://127.0.0.1:{page_port}/", timeout=10).read()
         assert b"socket.io.min.js" in page
         status = urllib.request.urlopen(

@@ -7,6 +7,10 @@
 // With session_persistence the session_id is the tracker's sender_id, so keeping it in
 // localStorage keeps the conversation across reloads; the transcript shown is kept next
 // to it (the channel does not replay history).
+// A reply from the help center ends with a citation line, "Source: <title> (<url>)"
+// (components/generator/answers.py writes it in citation() and reads it in
+// split_citation(); splitCitation below reads it the same way): the page shows the
+// title as a link to the article.
 (function () {
   "use strict";
 
@@ -34,10 +38,45 @@
     localStorage.setItem(STORE_KEY, JSON.stringify(state));
   }
 
+  const CITATION_LINE = /^Source: (\S.*?) \((https?:\/\/[^\s()]+)\)$/;
+
+  // {body, citation: {title, url} | null}: the citation of a reply whose last line is
+  // one, with an http(s) link; otherwise the whole text and null.
+  function splitCitation(text) {
+    const trimmed = text.trimEnd();
+    const cut = trimmed.lastIndexOf("\n");
+    const match = cut < 0 ? null : CITATION_LINE.exec(trimmed.slice(cut + 1).trim());
+    if (!match) return { body: text, citation: null };
+    try {
+      new URL(match[2]);  // the pattern allows http(s) only; this refuses what is no URL
+    } catch (e) {
+      return { body: text, citation: null };
+    }
+    return { body: trimmed.slice(0, cut).trimEnd(), citation: { title: match[1], url: match[2] } };
+  }
+
+  // Message text goes in as text nodes only, never innerHTML: replies are text.
+  function fillMessage(item, entry) {
+    const text = String(entry.text);
+    const { body, citation } = entry.from === "bot"
+      ? splitCitation(text) : { body: text, citation: null };
+    item.textContent = body;
+    if (!citation) return;
+    const source = document.createElement("span");
+    source.className = "source";
+    const link = document.createElement("a");
+    link.href = citation.url;
+    link.target = "_blank";
+    link.rel = "noopener noreferrer";
+    link.textContent = citation.title;
+    source.append("Source: ", link);
+    item.append("\n", source);  // .msg keeps line breaks (white-space: pre-wrap)
+  }
+
   function render(entry, index) {
     const item = document.createElement("li");
     item.className = `msg ${entry.from}`;
-    item.textContent = entry.text;  // never innerHTML: replies are text
+    fillMessage(item, entry);
     log.appendChild(item);
     if (entry.buttons && entry.buttons.length) {
       const row = document.createElement("li");

@@ -29,7 +29,11 @@ interactive payload of a button press. What it does not do:
   so a deployment without Slack only has to leave the variables empty;
 - replies are Slack mrkdwn (``to_mrkdwn``), and buttons are a Block Kit
   ``actions`` block under a ``mrkdwn`` section, so the rating buttons of a
-  generated reply come back as an interactive payload with the button's value.
+  generated reply come back as an interactive payload with the button's value;
+- a reply whose last line cites a help-center article (``answers.citation``)
+  is one message: the answer in a ``mrkdwn`` section and ``Source: <url|title>``
+  in a ``context`` block under it (before the buttons, if any); the message's
+  ``text``, Slack's notification and screen-reader fallback, is the whole reply.
 
 Slack's documentation behind the rules: request signing
 (https://api.slack.com/authentication/verifying-requests-from-slack), Events API
@@ -55,6 +59,7 @@ from components.channels.limits import (DEFAULT_MAX_BODY_BYTES, Problem,
                                         RequestRefusedError, body_limit, check_body_size,
                                         check_media_type, decode_utf8, error_response,
                                         parse_json)
+from components.generator.answers import CITATION_LABEL, split_citation
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +71,10 @@ _BOLD = re.compile(r"\*\*(.+?)\*\*")
 _LINK = re.compile(r"\[([^\]\n]+)\]\((https?://[^)\s]+)\)")
 
 
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def to_mrkdwn(text: str) -> str:
     """Plain or Markdown text -> Slack mrkdwn.
 
@@ -73,9 +82,21 @@ def to_mrkdwn(text: str) -> str:
     markup); ``**bold**`` becomes ``*bold*`` and ``[label](https://...)``
     becomes ``<https://...|label>``. Everything else is left as it is.
     """
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    text = _BOLD.sub(r"*\1*", text)
+    text = _BOLD.sub(r"*\1*", _escape(text))
     return _LINK.sub(lambda m: f"<{m.group(2)}|{m.group(1).replace('|', '/')}>", text)
+
+
+def text_blocks(text: str) -> List[Dict[str, Any]]:
+    """The Block Kit blocks of a reply: a mrkdwn section, and a context block with
+    ``Source: <url|title>`` when the reply ends with a citation line."""
+    body, cited = split_citation(text)  # without a citation, body is the text
+    blocks = [{"type": "section",
+               "text": {"type": "mrkdwn", "text": to_mrkdwn(body)[:MAX_SECTION_CHARS]}}]
+    if cited is not None:
+        link = f"<{_escape(cited.url)}|{_escape(cited.title).replace('|', '/')}>"
+        blocks.append({"type": "context", "elements": [
+            {"type": "mrkdwn", "text": f"{CITATION_LABEL}{link}"}]})
+    return blocks
 
 
 class MrkdwnSlackBot(SlackBot):
@@ -89,27 +110,27 @@ class MrkdwnSlackBot(SlackBot):
             self.client = AsyncWebClient(token, proxy=proxy, base_url=api_url)
 
     async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
-        """One chat.postMessage per paragraph, as Rasa does, in mrkdwn."""
-        await super().send_text_message(recipient_id, to_mrkdwn(text), **kwargs)
+        """One chat.postMessage per paragraph, as Rasa does, in mrkdwn; a cited reply
+        is one message with its source in a context block (``text_blocks``)."""
+        if split_citation(text)[1] is None:
+            return await super().send_text_message(recipient_id, to_mrkdwn(text), **kwargs)
+        await self._post_message(channel=self.slack_channel or recipient_id, as_user=True,
+                                 text=to_mrkdwn(text), blocks=text_blocks(text))
 
     async def send_text_with_buttons(self, recipient_id: Text, text: Text,
                                      buttons: List[Dict[Text, Any]], **kwargs: Any) -> None:
-        """A mrkdwn section and an actions block; a button's value is its payload."""
+        """``text_blocks`` and an actions block under them; a button's value is its payload."""
         if len(buttons) > MAX_BUTTONS:
             logger.warning("Slack shows at most %d buttons; sent the text of a message "
                            "with %d buttons without them.", MAX_BUTTONS, len(buttons))
             return await self.send_text_message(recipient_id, text, **kwargs)
-        mrkdwn = to_mrkdwn(text)
-        blocks = [
-            {"type": "section", "text": {"type": "mrkdwn", "text": mrkdwn[:MAX_SECTION_CHARS]}},
-            {"type": "actions", "elements": [
-                {"type": "button", "action_id": f"button-{i}",
-                 "text": {"type": "plain_text", "text": b["title"]}, "value": b["payload"]}
-                for i, b in enumerate(buttons)]},
-        ]
+        blocks = [*text_blocks(text), {"type": "actions", "elements": [
+            {"type": "button", "action_id": f"button-{i}",
+             "text": {"type": "plain_text", "text": b["title"]}, "value": b["payload"]}
+            for i, b in enumerate(buttons)]}]
         # `text` is the notification and screen-reader fallback of the blocks.
         await self._post_message(channel=self.slack_channel or recipient_id, as_user=True,
-                                 text=mrkdwn, blocks=blocks)
+                                 text=to_mrkdwn(text), blocks=blocks)
 
 
 def request_error(content_type: str, body: bytes) -> Optional[Problem]:

@@ -1,8 +1,8 @@
 """``python -m components.feedback``: the feedback loop's one command-line entry point.
 
     export     tracker store -> exports/<id>/{generated.jsonl, stories.yml}  (PII redacted)
-    review     exports -> review.csv with an empty corrected_reply column
-    dataset    exports + corrections -> train / heldout / negatives JSONL
+    review     exports -> review.csv with empty corrected_reply and article columns
+    dataset    exports + corrections -> train / heldout / negatives JSONL, retrieval labels
     finetune   current generator + dataset -> candidate checkpoint
     evaluate   candidate vs current on held-out pairs -> report.md, plots, decision.json
     promote    make the candidate current (only if the report says it is better)
@@ -72,18 +72,28 @@ def cmd_review(args) -> None:
 
     n = write_review_file(args.exports, args.out)
     print(f"Wrote {n} turns to {args.out}: fill in `corrected_reply` for the bad ones "
-          f"(not-helpful turns come first), then run `dataset`.")
+          f"(not-helpful turns come first) and, where the help center has the answer, "
+          f"`article` (its slug), then run `dataset`.")
 
 
 def cmd_dataset(args) -> None:
-    from components.feedback.review import build_dataset
+    from components.feedback.review import DEFAULT_KNOWLEDGE, build_dataset
 
-    manifest = build_dataset(args.exports, args.out, args.corrections, args.heldout)
+    # Article slugs are checked against the help center: --knowledge, or data/knowledge when
+    # run from the project root; elsewhere without --knowledge only their form is checked.
+    knowledge = args.knowledge or (DEFAULT_KNOWLEDGE if Path(DEFAULT_KNOWLEDGE).is_dir() else None)
+    manifest = build_dataset(args.exports, args.out, args.corrections, args.heldout,
+                             knowledge=knowledge)
     if manifest["unknown_corrections"]:
         print(f"warning: {len(manifest['unknown_corrections'])} correction(s) name reply ids "
               f"that are in no export and were ignored: {manifest['unknown_corrections'][:5]}")
     print(f"Dataset {args.out}/: {manifest['train']} train, {manifest['heldout']} held-out pairs "
           f"({manifest['corrections_used']} from corrections), {manifest['negatives']} negatives.")
+    if manifest["article_labels"]:
+        misses = manifest["retrieval_misses"]
+        print(f"Retrieval labels: {manifest['article_labels']} turn(s) name the article that "
+              f"should have answered ({misses['wrong_article']} cited another article, "
+              f"{misses['no_article']} cited none), in {args.out}/retrieval_labels.jsonl.")
 
 
 def cmd_finetune(args) -> None:
@@ -197,6 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corrections", default=None, help="review.csv (or JSONL) with corrected_reply")
     p.add_argument("--out", default="feedback/dataset")
     p.add_argument("--heldout", type=float, default=0.2, help="held-out share (default 0.2)")
+    p.add_argument("--knowledge", default=None,
+                   help="help-center folder the `article` slugs must exist in "
+                        "(default: data/knowledge if it exists)")
     p.set_defaults(func=cmd_dataset)
 
     p = sub.add_parser("finetune", help="fine-tune the current generator on the dataset")

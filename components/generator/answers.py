@@ -22,6 +22,7 @@ check's verdict. ``min_similarity`` is chosen on held-out questions
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, fields
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -99,9 +100,40 @@ def strip_citation(text: str) -> str:
 
 
 def citation(hit: Hit, config: AnswerConfig) -> str:
-    """``"Source: <title> (<help_center_url>/<slug>)"``."""
+    """``"Source: <title> (<help_center_url>/<slug>)"``; ``split_citation`` reads it back."""
     url = f"{config.help_center_url.rstrip('/')}/{hit.passage.slug}"
     return f"{CITATION_LABEL}{hit.passage.title} ({url})"
+
+
+@dataclass(frozen=True)
+class Citation:
+    """The article a reply cites, read from its citation line."""
+
+    title: str
+    url: str  # an http(s) link
+
+
+# The citation line: the title (which may hold parentheses) and, last, the link in
+# parentheses; a link holds no whitespace and no parentheses.
+_CITATION_LINE = re.compile(
+    re.escape(CITATION_LABEL) + r"(?P<title>\S.*?) \((?P<url>https?://[^\s()]+)\)")
+
+
+def split_citation(text: str) -> Tuple[str, Optional[Citation]]:
+    """``(answer, Citation)`` when the last line of ``text`` is a ``citation()`` line.
+
+    The one reader of the format ``citation`` writes: the Slack channel calls it to
+    show the source as a link, and the web chat's JavaScript (webchat/chat.js,
+    ``splitCitation``) reads the line the same way, checked against ``citation``'s
+    output by tests/components/channels/test_webchat.py. The line has to follow the
+    answer on its own line and link an http(s) URL; otherwise the text is no
+    citation and comes back whole, with None.
+    """
+    body, newline, last = text.rstrip().rpartition("\n")
+    match = _CITATION_LINE.fullmatch(last.strip()) if newline else None
+    if match is None:
+        return text, None
+    return body.rstrip(), Citation(match["title"], match["url"])
 
 
 def source_record(hit: Hit, config: AnswerConfig) -> Dict[str, Any]:

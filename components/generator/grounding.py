@@ -17,12 +17,25 @@ is cheap, deterministic and explainable in the tracker:
   by "3-5" nor "$5" by "$50"; a name or address must occur in their text), and at least
   ``MIN_OVERLAP`` of its content words (crudely stemmed: plural and tense endings
   dropped) occur in them.
+- **Polarity**: each clause of a factual sentence (split at ``;``, ``:`` and
+  ", but/so/and/or ...") is matched to the source clause that shares most of its
+  content words; when one of the two is negated ("not", "no", "never", "n't",
+  ...) and the other is not, the sentence is unsupported. Word overlap alone
+  cannot see "refunds can be split" vs "refunds cannot be split".
+- Number words are facts too: "two" .. "twelve" (and "one" before a unit such
+  as "year") are compared as digits, so "three-year warranty" needs a "3".
+- Conversational words ("sorry", "glad", "help", ...) do not make a sentence a
+  claim: "Oh no, I'm sorry to hear that." states nothing.
 - A reply is grounded when every factual sentence is supported. With no sources,
   any factual sentence fails: a claim with no source is never sent.
 
 Where this stands against a person's judgement is measured in
-docs/benchmarks.md ("Answers"). The check is a pure function of text; nothing
-here imports Rasa or loads a model.
+docs/benchmarks.md ("Groundedness check against a person's judgement",
+bench/grounding_agreement.py): on a development sample the rules were designed
+against, and on a test sample written blind. A lexical check cannot see a fact
+moved to the wrong thing within its passage ("express" and "standard" prices
+swapped) or an antonym ("free" for "costs"). The check is a pure function of
+text; nothing here imports Rasa or loads a model.
 """
 from __future__ import annotations
 
@@ -55,7 +68,30 @@ it it's its just let's me more most my no nor not now of off on once only or oth
 ours out over own same she should so some such than that that's the their theirs them
 then there these they this those through to too under until up very was we we're were
 what when where which while who whom why will with would you you're your yours yes
+you've you'll we've we'll there's here's they're they'll it'll i'll i've i'd you'd
+within since one every each also rather
 """.split())
+# Words of conversation, not of a claim: they do not count towards MIN_CLAIM_WORDS
+# ("Oh no, I'm sorry to hear that." states nothing), but still count in overlaps.
+CHAT_WORDS: FrozenSet[str] = frozenset("""
+oh hi hello hey sorry hear glad happy help thank thanks please sure question anything
+else great welcome understand apologise apologize hope let know
+""".split())
+# A clause holding one of these (or a word ending in n't) is negated; "X rather than Y"
+# says "X, not Y".
+NEGATIONS: FrozenSet[str] = frozenset(
+    "not no never none nothing nobody neither nor cannot rather".split())
+_NUMBER_WORDS = {w: str(i) for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve".split())}
+# "two".."twelve" anywhere; "one" only before a unit ("one year", "one-day"), since
+# "the old one" states no number.
+_NUMBER_WORD = re.compile(
+    r"\b(two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)\b"
+    r"|\bone(?=[\s-]+(?:business\s+)?(?:day|week|month|year|hour|minute)s?\b)", re.I)
+_CLAUSE = re.compile(
+    r"[;:]|,\s*(?=(?:but|so|and|or|while|although|though|unless|because|as|since|which)\b)"
+    r"|\s(?=(?:but|although|though|unless)\s)", re.I)
+_ANSWER_PARTICLE = re.compile(r"^\s*(?:yes|no|sadly|unfortunately)\b[,.!]?\s*", re.I)
 
 
 @dataclass(frozen=True)
@@ -67,6 +103,7 @@ class SentenceVerdict:
     supported: bool  # not factual, or its facts and enough of its words are in the sources
     missing_facts: Tuple[str, ...] = ()  # facts absent from the sources
     overlap: float = 1.0  # share of its content words found in the sources, 0..1
+    polarity: bool = True  # False: a clause negates what its closest source clause states
 
 
 @dataclass(frozen=True)
@@ -100,9 +137,15 @@ def split_sentences(text: str) -> List[str]:
     return [s.strip() for s in _SENTENCE.split(" ".join(text.split())) if s.strip()]
 
 
+def number_words_as_digits(text: str) -> str:
+    """``text`` with "two".."twelve" (and "one" before a unit) written as digits."""
+    return _NUMBER_WORD.sub(lambda m: _NUMBER_WORDS[m.group(0).lower()], text)
+
+
 def facts(sentence: str) -> List[str]:
-    """The facts of one sentence (see module docstring), as written."""
-    found = [m.group(0).strip().rstrip(".,") for m in _FACT.finditer(sentence.translate(_DASHES))]
+    """The facts of one sentence (see module docstring); number words as digits."""
+    digits = number_words_as_digits(sentence.translate(_DASHES))
+    found = [m.group(0).strip().rstrip(".,") for m in _FACT.finditer(digits)]
     for match in _NAME.finditer(sentence):
         words = match.group(0).split()
         while words and words[0].lower() in STOP_WORDS:
@@ -124,19 +167,53 @@ def content_words(text: str) -> List[str]:
     return [_stem(w) for w in _WORD.findall(normalise(text)) if w not in STOP_WORDS]
 
 
+Clause = Tuple[FrozenSet[str], bool]  # (content words, negated)
+
+
+def clauses(sentence: str) -> List[Clause]:
+    """The clauses of a sentence (module docstring, "Polarity") with their polarity.
+
+    A leading answer particle ("No, ...", "Yes, ...") is not a negation of the
+    clause that follows it.
+    """
+    out = []
+    for part in _CLAUSE.split(_ANSWER_PARTICLE.sub("", sentence)):
+        tokens = _WORD.findall(normalise(part))
+        words = frozenset(_stem(w) for w in tokens if w not in STOP_WORDS)
+        if words:
+            out.append((words, any(w in NEGATIONS or w.endswith("n't") for w in tokens)))
+    return out
+
+
 @dataclass(frozen=True)
 class Sources:
-    """The passages' text prepared for checking: normalised text, facts and words."""
+    """The passages' text prepared for checking: normalised text, facts, words, clauses."""
 
     text: str  # normalise() of all passages
     facts: FrozenSet[str]  # normalise() of every fact in them
     words: FrozenSet[str]  # their content words
+    clauses: Tuple[Clause, ...] = ()  # every clause of every sentence, with its polarity
 
     @classmethod
     def of(cls, texts: Iterable[str]) -> "Sources":
+        texts = list(texts)
         joined = " ".join(texts)
         return cls(normalise(joined), frozenset(normalise(f) for f in facts(joined)),
-                   frozenset(content_words(joined)))
+                   frozenset(content_words(joined)),
+                   tuple(c for t in texts for s in split_sentences(t) for c in clauses(s)))
+
+    def polarity_agrees(self, clause: Clause) -> bool:
+        """Whether the source clauses closest to ``clause`` have its polarity.
+
+        Closest: sharing the most content words, at least two (or all of a
+        one-word clause); a clause that matches none has nothing to contradict.
+        """
+        words, negated = clause
+        shared = [(len(words & w), n) for w, n in self.clauses]
+        best = max((k for k, _ in shared), default=0)
+        if best < min(2, len(words)):
+            return True
+        return any(n == negated for k, n in shared if k == best)
 
     def has(self, fact: str) -> bool:
         """Whether a fact of a reply is stated in the sources (see module docstring)."""
@@ -149,13 +226,15 @@ def check_sentence(sentence: str, sources: Sources) -> SentenceVerdict:
     """One sentence against the prepared sources."""
     found = facts(sentence)
     words = content_words(sentence)
-    factual = bool(found) or len(words) >= MIN_CLAIM_WORDS
+    claim_words = [w for w in words if w not in CHAT_WORDS]
+    factual = bool(found) or len(claim_words) >= MIN_CLAIM_WORDS
     if not factual:
         return SentenceVerdict(sentence, factual=False, supported=True)
     missing = tuple(f for f in found if not sources.has(f))
     overlap = sum(w in sources.words for w in words) / len(words) if words else 1.0
-    return SentenceVerdict(sentence, True, not missing and overlap >= MIN_OVERLAP,
-                           missing, round(overlap, 3))
+    polarity = all(sources.polarity_agrees(c) for c in clauses(sentence))
+    return SentenceVerdict(sentence, True, not missing and overlap >= MIN_OVERLAP and polarity,
+                           missing, round(overlap, 3), polarity)
 
 
 def check(reply: str, sources: Iterable[str]) -> Verdict:

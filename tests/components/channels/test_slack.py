@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 
 import pytest
 
+from components.generator.answers import split_citation
 from tests.components.channels.conftest import SLACK_CHANNEL, SLACK_SECRET, SLACK_TOKEN
 from tests.components.channels.helpers import stored_events, wait_for
 from tests.e2e_fixtures import responses
@@ -90,9 +91,13 @@ def test_generated_reply_uses_block_kit_and_its_rating_button_works(channel_serv
     say(channel_server, fake_slack, user, "hello there")
     event, calls = say(channel_server, fake_slack, user, "do you sell gift cards?")
     [call] = calls
-    section, actions = call["args"]["blocks"]
+    section, *context, actions = call["args"]["blocks"]
     assert section["type"] == "section" and section["text"]["type"] == "mrkdwn"
-    assert section["text"]["text"] == call["args"]["text"] and call["args"]["text"].strip()
+    body, source = split_citation(call["args"]["text"])
+    assert section["text"]["text"] == body and body.strip()
+    # An answer from the help center names its article under the answer, as a link.
+    assert [c["elements"][0]["text"] for c in context] == (
+        [f"Source: <{source.url}|{source.title}>"] if source else [])
     assert call["args"]["thread_ts"] == event["event"]["ts"]
     buttons = {b["text"]["text"]: b["value"] for b in actions["elements"]}
     assert set(buttons) == {"Helpful", "Not helpful"}

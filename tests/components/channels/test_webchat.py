@@ -5,7 +5,13 @@ tests/components/channels/webchat_driver.mjs opens webchat/index.html against th
 sends a scripted message and an open-ended one, clicks "Helpful" under the
 generated reply, reloads the page, and says something again. Here we check
 what the page showed and what the tracker store holds. The screenshots are
-saved in test-artifacts/ (README's picture is one of them).
+saved in test-artifacts/ (README's picture is one of them). These tests are
+slow: the server runs the trained model.
+
+The same drive against ``fake_rasa``, a socket.io server that speaks the
+protocol of Rasa's channel and answers from a script, checks the page alone in
+seconds: a reply cited from the help center (text written by
+``answers.citation``) shows its source as a link.
 
 Needs /usr/bin/chromium (Debian's chromium; CHROMIUM_PATH overrides) and
 webchat/node_modules (`make webchat`); scripts/install_test_tools.sh installs both.
@@ -16,34 +22,50 @@ import json
 import os
 import shutil
 import subprocess
+import threading
+import uuid
 from pathlib import Path
+from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
+import socketio
 
+from components.generator.answers import AnswerConfig, citation, split_citation
+from components.generator.knowledge import Passage
+from components.generator.retrieval import Hit
 from tests.components.channels.helpers import stored_events
 from tests.e2e_fixtures import ROOT, responses
-
-pytestmark = pytest.mark.slow
 
 ARTIFACTS = ROOT / "test-artifacts"
 SCRIPTED, OPEN_ENDED = "hello there", "do you sell gift cards?"
 
 
-
-@pytest.fixture(scope="module")
-def browser_run(channel_server, webchat_page):
+def drive(page_url: str, out_dir: Path) -> dict:
+    """Runs webchat_driver.mjs on ``page_url``; what the page showed at each step."""
     chromium = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
     if not Path(chromium).exists() or not shutil.which("node"):
         pytest.fail(f"{chromium} or node is missing: run scripts/install_test_tools.sh "
                     f"(Debian's chromium and chromium-driver, and webchat's npm packages).")
-    url = f"{webchat_page}?server={channel_server['url']}"
-    proc = subprocess.run(["node", str(ROOT / "tests/components/channels/webchat_driver.mjs"), url,
-                           str(ARTIFACTS), SCRIPTED, OPEN_ENDED],
+    proc = subprocess.run(["node", str(ROOT / "tests/components/channels/webchat_driver.mjs"),
+                           page_url, str(out_dir), SCRIPTED, OPEN_ENDED],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, f"browser driver failed:\n{proc.stdout}\n{proc.stderr[-4000:]}"
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def shown(text: str) -> str:
+    """A bot message's text as the page shows it: a citation's link is its title."""
+    body, cited = split_citation(text)
+    return f"{body}\nSource: {cited.title}" if cited else text
+
+
+@pytest.fixture(scope="module")
+def browser_run(channel_server, webchat_page):
+    return drive(f"{webchat_page}?server={channel_server['url']}", ARTIFACTS)
+
+
+@pytest.mark.slow
 def test_scripted_and_generated_replies_show_in_the_page(browser_run):
     assert browser_run["scriptedReply"][0] in responses("utter_greet")
     generated = browser_run["generatedReply"]
@@ -54,12 +76,19 @@ def test_scripted_and_generated_replies_show_in_the_page(browser_run):
     assert (ARTIFACTS / "webchat.png").stat().st_size > 10_000
 
 
+@pytest.mark.slow
 def test_the_rating_click_is_in_the_tracker_store(browser_run, channel_server):
     events = stored_events(channel_server["tracker"], browser_run["sessionId"])
     bots = [e["data"] for e in events if e["type"] == "bot"]
-    generated = [b for b in bots if b["text"] == browser_run["generatedReply"][0]]
+    generated = [b for b in bots if shown(b["text"]) == browser_run["generatedReply"][0]]
     assert generated, "the generated reply is not stored"
     reply_id = generated[-1]["metadata"]["generation"]["reply_id"]
+    # A reply cited from the help center links its article, as the metadata records it.
+    _, cited = split_citation(generated[-1]["text"])
+    assert [(a["href"], a["text"]) for a in browser_run["generatedLinks"]] == (
+        [(cited.url, cited.title)] if cited else [])
+    if cited:
+        assert cited.url == generated[-1]["metadata"]["generation"]["sources"][0]["url"]
     ratings = [e["data"]["value"] for e in events
                if e["type"] == "slot" and e["data"]["name"] == "reply_rating"]
     assert [(r["reply_id"], r["rating"]) for r in ratings] == [(reply_id, "helpful")]
@@ -67,6 +96,7 @@ def test_the_rating_click_is_in_the_tracker_store(browser_run, channel_server):
     assert all(u["input_channel"] == "socketio" for u in user)
 
 
+@pytest.mark.slow
 def test_a_reload_restores_the_conversation(browser_run, channel_server):
     assert browser_run["restoredSessionId"] == browser_run["sessionId"]
     assert browser_run["restored"] == browser_run["transcript"]
@@ -76,3 +106,86 @@ def test_a_reload_restores_the_conversation(browser_run, channel_server):
                                                           browser_run["sessionId"])
              if e["type"] == "user"]
     assert texts.count(SCRIPTED) == 2 and OPEN_ENDED in texts
+
+
+# --- The page alone, against a scripted socket.io server -----------------------------
+
+HELP = "http://localhost:8080/help"
+GIFT_CARDS = Hit(Passage("buying-gift-cards#0", "buying-gift-cards",
+                         "Buying a Kestrel gift card (digital)", "", "Gift cards are digital."),
+                 0.03, 0.71, 5.2)
+# As GenerativeNLG writes an extractive answer: the passage's sentences, then the citation.
+# The <b> must show as text.
+CITED = ("Kestrel gift cards are <b>digital</b> & sent by email.\n"
+         + citation(GIFT_CARDS, AnswerConfig(help_center_url=HELP)))
+RATING = {"title": "Helpful", "payload": '/rate_reply{"rating": "helpful"}'}
+SCRIPT = {  # the user's message -> the bot_uttered events, as Rasa's SocketIOOutput sends them
+    SCRIPTED: [{"text": "Hi! How can I help?\nSource: Not a link (javascript:alert(1))"}],
+    OPEN_ENDED: [{"text": CITED, "quick_replies": [
+        {"content_type": "text", **RATING},
+        {"content_type": "text", "title": "Not helpful",
+         "payload": '/rate_reply{"rating": "not_helpful"}'}]}],
+    RATING["payload"]: [{"text": "Thanks for the feedback!"}],
+}
+
+
+class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, *_) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def fake_rasa():
+    """A socket.io server with the session protocol of Rasa's channel, replying from SCRIPT."""
+    sio = socketio.Server(async_mode="threading", cors_allowed_origins="*")
+    received = []
+
+    @sio.on("session_request")
+    def session_request(sid, data):
+        session_id = (data or {}).get("session_id") or uuid.uuid4().hex
+        sio.enter_room(sid, session_id)
+        sio.emit("session_confirm", session_id, to=sid)
+
+    @sio.on("user_uttered")
+    def user_uttered(sid, data):
+        received.append(data["message"])
+        for message in SCRIPT.get(data["message"], [{"text": "?"}]):
+            sio.emit("bot_uttered", message, room=data["session_id"])
+
+    httpd = make_server("127.0.0.1", 0, socketio.WSGIApp(sio),
+                        server_class=_ThreadingWSGIServer, handler_class=_QuietHandler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield {"url": f"http://127.0.0.1:{httpd.server_port}", "received": received}
+    httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def page_run(fake_rasa, webchat_page, tmp_path_factory):
+    return drive(f"{webchat_page}?server={fake_rasa['url']}", tmp_path_factory.mktemp("webchat"))
+
+
+def test_a_cited_reply_shows_its_source_as_a_link(page_run):
+    body, cited = split_citation(CITED)
+    assert page_run["generatedReply"] == [f"{body}\nSource: {cited.title}"]
+    assert page_run["generatedLinks"] == [{
+        "href": f"{HELP}/buying-gift-cards", "text": "Buying a Kestrel gift card (digital)",
+        "target": "_blank", "rel": "noopener noreferrer",
+        "line": "Source: Buying a Kestrel gift card (digital)"}]
+    assert page_run["buttons"] == ["Helpful", "Not helpful"]
+
+
+def test_only_an_http_citation_becomes_a_link(page_run):
+    assert page_run["scriptedReply"] == [SCRIPT[SCRIPTED][0]["text"]]  # shown as it came
+    assert page_run["scriptedLinks"] == []
+
+
+def test_the_rating_button_and_the_reload_still_work(page_run, fake_rasa):
+    assert page_run["afterRating"] == ["Thanks for the feedback!"]
+    assert fake_rasa["received"][:3] == [SCRIPTED, OPEN_ENDED, RATING["payload"]]
+    assert page_run["restoredSessionId"] == page_run["sessionId"]
+    assert page_run["restored"] == page_run["transcript"]
+    assert page_run["restoredLinks"] == page_run["generatedLinks"]  # rebuilt from the saved text

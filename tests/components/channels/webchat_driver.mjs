@@ -1,7 +1,8 @@
 // Drives webchat/index.html in Debian's headless Chromium with playwright-core.
 // Called by tests/components/channels/test_webchat.py:
 //   node webchat_driver.mjs <page url> <out dir> <scripted message> <open-ended message>
-// Prints one JSON object: what the page showed at each step. Exits 1 on any failure.
+// Prints one JSON object: what the page showed at each step (each bot message's text,
+// and the links a cited reply shows). Exits 1 on any failure.
 import { createRequire } from "node:module";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
@@ -16,7 +17,13 @@ const FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backgro
   "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run"];
 
 const botTexts = (page) => page.$$eval(".msg.bot", (els) => els.map((e) => e.textContent));
+// Every link in the bot messages from the `from`-th on, as the page built it.
+const botLinks = (page, from = 0) => page.$$eval(".msg.bot", (els, n) => els.slice(n)
+  .flatMap((e) => [...e.querySelectorAll("a")])
+  .map((a) => ({ href: a.getAttribute("href"), text: a.textContent, target: a.target, rel: a.rel,
+    line: a.parentElement.textContent })), from);
 
+// The bot messages (texts) the page showed after `text` was sent, and their links.
 async function say(page, text) {
   const before = (await botTexts(page)).length;
   await page.fill("#message", text);
@@ -24,7 +31,7 @@ async function say(page, text) {
   await page.waitForFunction((n) => document.querySelectorAll(".msg.bot").length > n, before,
     { timeout: TIMEOUT });
   await page.waitForTimeout(300); // a reply can come in several messages
-  return (await botTexts(page)).slice(before);
+  return [(await botTexts(page)).slice(before), await botLinks(page, before)];
 }
 
 const browser = await chromium.launch({
@@ -43,8 +50,8 @@ try {
   await online();
   const sessionId = await page.evaluate(() => document.body.dataset.sessionId);
 
-  const scriptedReply = await say(page, scripted);
-  const generatedReply = await say(page, openEnded);
+  const [scriptedReply, scriptedLinks] = await say(page, scripted);
+  const [generatedReply, generatedLinks] = await say(page, openEnded);
   const buttons = await page.$$eval(".buttons button", (els) => els.map((e) => e.textContent));
   await page.screenshot({ path: path.join(outDir, "webchat.png") });
 
@@ -58,12 +65,14 @@ try {
   await page.reload();
   await online();
   const restored = await page.$$eval(".msg", (els) => els.map((e) => e.textContent));
+  const restoredLinks = await botLinks(page);
   const restoredSessionId = await page.evaluate(() => document.body.dataset.sessionId);
-  const afterReload = await say(page, scripted);
+  const [afterReload] = await say(page, scripted);
   await page.screenshot({ path: path.join(outDir, "webchat-after-reload.png") });
 
-  console.log(JSON.stringify({ sessionId, scriptedReply, generatedReply, buttons, afterRating,
-    transcript, restored, restoredSessionId, afterReload }));
+  console.log(JSON.stringify({ sessionId, scriptedReply, scriptedLinks, generatedReply,
+    generatedLinks, buttons, afterRating, transcript, restored, restoredLinks, restoredSessionId,
+    afterReload }));
 } finally {
   await browser.close();
 }

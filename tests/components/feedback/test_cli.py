@@ -27,6 +27,27 @@ def test_bad_corrections_exit_1(tmp_path, capsys):
     assert not (tmp_path / "ds").exists()
 
 
+def test_dataset_checks_article_slugs_against_the_help_center(tmp_path, capsys):
+    (tmp_path / "exports" / "20260101T000000Z-0001").mkdir(parents=True)
+    (tmp_path / "exports" / "20260101T000000Z-0001" / "generated.jsonl").write_text(
+        '{"reply_id": "a", "timestamp": 1, "model_version": "v", "generated": true, '
+        '"rating": "helpful", "reply": "r", "rated_at": 2, '
+        '"context": [{"role": "user", "text": "q"}]}\n')
+    (tmp_path / "knowledge").mkdir()
+    (tmp_path / "knowledge" / "gift-cards.md").write_text("---\n---\n")
+    args = ["dataset", "--exports", str(tmp_path / "exports"), "--corrections",
+            str(tmp_path / "fix.csv"), "--knowledge", str(tmp_path / "knowledge")]
+    (tmp_path / "fix.csv").write_text("reply_id,corrected_reply,article\na,,gift-card\n")
+    assert main(args + ["--out", str(tmp_path / "bad")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "row 2 (reply a)" in err and "gift-cards" in err
+    assert not (tmp_path / "bad").exists()
+    (tmp_path / "fix.csv").write_text("reply_id,corrected_reply,article\na,,gift-cards\n")
+    assert main(args + ["--out", str(tmp_path / "ds")]) == 0
+    assert "Retrieval labels: 1 turn(s)" in capsys.readouterr().out
+    assert '"slug": "gift-cards"' in (tmp_path / "ds" / "retrieval_labels.jsonl").read_text()
+
+
 def test_rollback_without_history_exit_1(tmp_path, capsys):
     assert main(["rollback", "--versions", str(tmp_path / "g")]) == 1
     assert "Nothing to roll back" in capsys.readouterr().err

@@ -90,3 +90,50 @@ def test_best_sentences_keeps_the_most_similar_in_their_order():
     assert best_sentences(question, sentences, vectors, max_sentences=2, max_chars=15) == [
         "C is third."]
     assert best_sentences(question, [], np.zeros((0, 3))) == []
+
+
+POLARITY_SOURCES = [
+    "Express shipping is never free; it costs $12.95 on every order. Opened items can be "
+    "returned within 30 days. Don't soak the Bamboo Cutting Board, because water and heat "
+    "make it warp. The warranty lasts three years.",
+]
+
+
+@pytest.mark.parametrize("reply,grounded,polarity", [
+    # a negation added or dropped: unsupported, though every word occurs in the source
+    ("Opened items cannot be returned within 30 days.", False, False),
+    ("Express shipping is free on every order.", False, False),
+    ("Soak the Bamboo Cutting Board to clean it.", False, False),
+    # the same polarity as the source, or a leading answer particle: supported
+    ("No, express shipping is never free.", True, True),
+    ("Yes, opened items can be returned within 30 days.", True, True),
+    ("Don't soak the Bamboo Cutting Board, as water and heat make it warp.", True, True),
+])
+def test_polarity(reply, grounded, polarity):
+    verdict = check(reply, POLARITY_SOURCES)
+    assert verdict.grounded is grounded
+    assert all(s.polarity for s in verdict.sentences) is polarity
+
+
+@pytest.mark.parametrize("reply,grounded", [
+    ("The warranty lasts 3 years.", True),  # "three" in the source is the fact 3
+    ("The warranty lasts two years.", False),  # "two" is the fact 2, not in the source
+    ("The warranty lasts one year.", False),  # "one" before a unit is a number
+])
+def test_number_words_are_facts(reply, grounded):
+    assert check(reply, POLARITY_SOURCES).grounded is grounded
+
+
+def test_number_words_are_compared_as_digits():
+    assert facts("A three-year warranty, or two business days.") == ["3", "2"]
+    assert facts("Just reuse the old one.") == []
+
+
+@pytest.mark.parametrize("reply", [
+    "Oh no, I'm really sorry to hear that, happy to help.",
+    "Thanks for the question, glad to help!",
+])
+def test_conversational_words_make_no_claim(reply):
+    verdict = check(reply, [])
+    assert verdict.grounded
+    assert not any(s.factual for s in verdict.sentences)
