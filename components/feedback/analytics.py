@@ -12,10 +12,10 @@ read-only) and counts:
   nor answered from the help center) by reason;
 - ratings per model version (``conversations.parse_conversation``: the latest
   rating of a reply counts);
-- the knowledge gaps: the most frequent user messages that ended in a fallback.
+- the knowledge gaps: the most frequent user messages that no article answered.
   NLU gave them the intent ``nlu_fallback``, or the reply that answered them was
-  the canned fallback: no help-center article was relevant and the generator's
-  text was refused or failed.
+  the canned fallback (no help-center article was relevant and the generator's
+  text was refused or failed) or a written chit-chat reply (mode "retrieved").
 
 ``format_table`` renders the summary as text tables, ``plot`` as a PNG.
 """
@@ -28,6 +28,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from components.feedback import conversations as conv
 from components.feedback import store as store_lib
+from components.generator.answers import RETRIEVED
 from shared_names import HELPFUL, NOT_HELPFUL, GenerationRecord
 
 TOP_FALLBACK_MESSAGES = 10
@@ -72,7 +73,9 @@ def fallback_messages(session: Sequence[Event]) -> List[str]:
                 pending = text
         elif kind == "bot" and pending is not None:
             generation = _generation(event)
-            if generation is not None and not generation.answered:
+            if generation is not None and (not generation.answered
+                                           or generation.mode == RETRIEVED):
+                # A written chit-chat reply is no answer from an article either.
                 found.append(pending.strip().lower())
             pending = None
     return found

@@ -10,7 +10,10 @@ The order of an open-ended turn (the NLG calls these steps; each is plain Python
    with the source cited. The built-in generator is not yet trained to copy from
    passages, so it does not write these replies: a reply is done when it is
    correct and sourced, not when it is generated.
-3. Without relevant passages, the generator answers conversationally and
+3. Without relevant passages, a reply the team wrote for the closest off-topic or
+   chit-chat message is sent as written (``written``, mode RETRIEVED) when the
+   message is close enough (``min_reply_similarity``).
+4. Otherwise the generator answers conversationally and
    ``decide`` checks its text (``grounding.check``) with no sources: a reply that
    states a fact or a claim is replaced by the canned fallback, since nothing
    supports it.
@@ -30,6 +33,9 @@ from components.generator import grounding
 from components.generator.retrieval import Hit, Retriever
 
 GENERATED, EXTRACTIVE, FALLBACK = "generated", "extractive", "fallback"
+# A reply the team wrote for a message the help center cannot answer, sent as written
+# (components/generator/replies.py): fluent, states no store fact, cites nothing.
+RETRIEVED = "retrieved"
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,10 @@ class AnswerConfig:
     # Where the help center is published; a citation links <help_center_url>/<slug>.
     help_center_url: str = "https://kestrelhome.example/help"
     cite: bool = True  # append "Source: <title> (<link>)" to answers from the help center
+    # Cosine similarity (all-MiniLM-L6-v2) of the message and a written reply's question
+    # from which that reply is sent as written; below it the generator answers.
+    # Chosen on the held-out questions: docs/benchmarks.md, "Answers".
+    min_reply_similarity: float = 0.6
 
     def __post_init__(self) -> None:
         if not isinstance(self.top_k, int) or isinstance(self.top_k, bool) or self.top_k < 1:
@@ -53,6 +63,9 @@ class AnswerConfig:
         if not -1.0 <= self.min_similarity <= 1.0:
             raise ValueError(f"min_similarity is a cosine similarity in [-1, 1], got "
                              f"{self.min_similarity!r}; 0.45 is the measured default.")
+        if not -1.0 <= self.min_reply_similarity <= 1.0:
+            raise ValueError(f"min_reply_similarity is a cosine similarity in [-1, 1], got "
+                             f"{self.min_reply_similarity!r}.")
         if self.max_sentences < 1:
             raise ValueError(f"max_sentences has to be >= 1, got {self.max_sentences!r}.")
         if self.max_chars < 40:
@@ -78,7 +91,7 @@ class Answer:
     """A reply to an open-ended turn and how it was made."""
 
     text: str
-    mode: str  # GENERATED, EXTRACTIVE or FALLBACK
+    mode: str  # GENERATED, EXTRACTIVE, RETRIEVED or FALLBACK
     sources: Tuple[Dict[str, Any], ...] = ()  # Hit.record() of each passage the reply used
     groundedness: Optional[Dict[str, Any]] = None  # grounding.Verdict.record()
     fallback: Optional[str] = None  # why the canned text was sent
@@ -161,6 +174,12 @@ def extractive(question: str, hits: Sequence[Hit], retriever: Retriever,
     if config.cite:
         text = f"{text}\n{citation(best, config)}"
     return Answer(text, EXTRACTIVE, (source_record(best, config),), verdict.record())
+
+
+def written(match) -> Answer:
+    """A written reply (``replies.Match``) as the answer, sent as written (RETRIEVED)."""
+    text = match.reply.answer
+    return Answer(text, RETRIEVED, (match.record(),), grounding.check(text, [text]).record())
 
 
 def decide(text: str, hits: Sequence[Hit], config: AnswerConfig) -> Answer:

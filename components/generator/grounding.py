@@ -56,7 +56,7 @@ _FACT = re.compile(
     r"|\d{1,2}:\d{2}"  # time
     r"|\d+(?:[.,]\d+)?(?:\s?-\s?\d+(?:[.,]\d+)?)?\s?%?"  # number, range, percentage
 )
-_NAME = re.compile(r"\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)+\b")
+NAME = re.compile(r"\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)+\b")
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")  # numbers are facts, not words
 # Small English stop-word list (articles, pronouns, auxiliaries, prepositions);
 # the content words left carry the claim.
@@ -146,7 +146,7 @@ def facts(sentence: str) -> List[str]:
     """The facts of one sentence (see module docstring); number words as digits."""
     digits = number_words_as_digits(sentence.translate(_DASHES))
     found = [m.group(0).strip().rstrip(".,") for m in _FACT.finditer(digits)]
-    for match in _NAME.finditer(sentence):
+    for match in NAME.finditer(sentence):
         words = match.group(0).split()
         while words and words[0].lower() in STOP_WORDS:
             words.pop(0)

@@ -3,7 +3,8 @@
 Rasa builds the NLG from endpoints.yml before the model archive is loaded, so
 the NLG cannot receive the generator directly. The GPT policy registers the
 generator it loaded from the archive here, together with its ``response``
-option (config.yml) and the help-center index (``retriever``), and the NLG
+option (config.yml), the help-center index (``retriever``) and the written
+replies (``replies``), and the NLG
 looks them up per reply: the response name
 lives in one place, the policy's config, and the NLG answers whatever the
 loaded policy predicts. The latest load wins, which is what ``rasa run`` does
@@ -19,6 +20,7 @@ from shared_names import GPT_RESPONSE
 
 if TYPE_CHECKING:  # the registry itself needs neither torch nor transformers
     from components.generator.generator import Generator
+    from components.generator.replies import ReplyBank
     from components.generator.retrieval import Retriever
 
 
@@ -29,6 +31,7 @@ class ActiveGenerator:
     generator: Optional["Generator"]  # None when the policy could not load its generator
     response: str  # the domain response the policy predicts (its `response` option)
     retriever: Optional["Retriever"] = None  # the help-center index; None without one
+    replies: Optional["ReplyBank"] = None  # the written off-topic replies; None without them
 
 
 _lock = threading.Lock()
@@ -36,7 +39,8 @@ _active: Optional[ActiveGenerator] = None  # None until a GPT policy is loaded
 
 
 def set_active(generator: Optional["Generator"], response: str,
-               retriever: Optional["Retriever"] = None) -> None:
+               retriever: Optional["Retriever"] = None,
+               replies: Optional["ReplyBank"] = None) -> None:
     """Registers the loaded policy's generator and response, replacing any earlier one.
 
     Args:
@@ -45,6 +49,8 @@ def set_active(generator: Optional["Generator"], response: str,
         response: the policy's ``response`` option, e.g. ``"utter_gpt_reply"``.
         retriever: the help-center index from the same archive; None when the
             model has none (open-ended turns are then answered without it).
+        replies: the written replies for turns the help center cannot answer
+            (``components.generator.replies``); None when the model has none.
 
     Raises:
         ValueError: if ``response`` is not a non-empty string.
@@ -54,7 +60,7 @@ def set_active(generator: Optional["Generator"], response: str,
                          f"{GPT_RESPONSE!r}, got {response!r}.")
     global _active
     with _lock:
-        _active = ActiveGenerator(generator, response, retriever)
+        _active = ActiveGenerator(generator, response, retriever, replies)
 
 
 def clear() -> None:
@@ -80,6 +86,12 @@ def retriever() -> Optional["Retriever"]:
     """The registered help-center index, or None."""
     entry = current()
     return entry.retriever if entry is not None else None
+
+
+def replies() -> Optional["ReplyBank"]:
+    """The registered written replies, or None."""
+    entry = current()
+    return entry.replies if entry is not None else None
 
 
 def response() -> str:

@@ -189,13 +189,14 @@ class GenerativeNLG(TemplatedNaturalLanguageGenerator):
 
     async def _reply(self, tracker: DialogueStateTracker,
                      fallback: str) -> Tuple[str, GenerationRecord]:
-        """Answers the last user turn: from the help center, else by the generator.
+        """Answers the last user turn: from the help center, a written reply, or the generator.
 
         A question with a relevant help-center passage gets the extractive
-        answer (``answers.extractive``). Otherwise the worker thread decodes a
-        reply (batched), the guardrails post-process it, and the groundedness
-        check (``answers.decide``) lets it through only when it states nothing
-        without a source.
+        answer (``answers.extractive``). Without one, a message close to one the
+        team wrote a reply for gets that reply as written (``answers.written``).
+        Otherwise the worker thread decodes a reply (batched), the guardrails
+        post-process it, and the groundedness check (``answers.decide``) lets it
+        through only when it states nothing without a source.
 
         Returns:
             (text to send, its record without ``reply_id``); ``text`` is
@@ -208,7 +209,7 @@ class GenerativeNLG(TemplatedNaturalLanguageGenerator):
             return fallback, GenerationRecord(generated=False, fallback=reason,
                                               mode=answers.FALLBACK, **fields)
 
-        if generator is None and registry.retriever() is None:
+        if generator is None and registry.retriever() is None and registry.replies() is None:
             return canned("no_generator")
         if not turns or turns[-1].role != "user":
             return canned("no_user_turn")
@@ -216,6 +217,8 @@ class GenerativeNLG(TemplatedNaturalLanguageGenerator):
             # Nothing to answer: the canned text asks what the customer needs.
             return canned("empty_message")
         hits, answer = await self._from_help_center(turns[-1].text)
+        if answer is None and not hits:
+            answer = await self._written_reply(turns[-1].text)
         if answer is not None:
             return answer.text, GenerationRecord(
                 generated=False, mode=answer.mode, sources=list(answer.sources),
@@ -247,6 +250,23 @@ class GenerativeNLG(TemplatedNaturalLanguageGenerator):
             generated=True, guardrails=result.actions, **generation.metadata(),
             mode=checked.mode, sources=list(checked.sources) or None,
             groundedness=checked.groundedness)
+
+    async def _written_reply(self, message: str) -> Optional[answers.Answer]:
+        """The team's written reply closest to ``message`` (off the event loop), or None.
+
+        None without written replies, when none is close enough
+        (``answers.min_reply_similarity``), or when the lookup fails.
+        """
+        bank = registry.replies()
+        if bank is None:
+            return None
+        try:
+            match = await asyncio.to_thread(bank.nearest, message,
+                                            self.config.answers.min_reply_similarity)
+        except Exception:  # a broken bank must not end the conversation
+            logger.exception("Written-reply lookup failed; the generator answers instead.")
+            return None
+        return answers.written(match) if match is not None else None
 
     async def _from_help_center(self, question: str):
         """(relevant passages, the extractive answer or None), off the event loop.

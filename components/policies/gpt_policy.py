@@ -10,6 +10,8 @@ A thin adapter between Rasa and ``components.generator``:
 - ``train`` also indexes the help center (``knowledge``, data/knowledge/) into
   the archive (``components.generator.retrieval``), so every replica serves the
   same read-only index; a malformed article fails ``rasa train`` with its file;
+  and it indexes the written replies for turns the help center cannot answer
+  (``replies``, ``components.generator.replies``) the same way;
 - ``load`` loads the generator and registers it for the NLG step;
 - ``predict_action_probabilities`` only decides. After a user message whose
   intent is open-ended (``open_intents``) it predicts the generated response
@@ -42,7 +44,7 @@ from rasa.shared.core.generator import TrackerWithCachedStates
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.exceptions import FileIOException, RasaException
 
-from components.generator import build, knowledge, registry, retrieval
+from components.generator import build, knowledge, registry, replies, retrieval
 from components.generator.corpus import CorpusError
 from components.generator.generator import Generator, GeneratorLoadError
 from shared_names import GPT_RESPONSE
@@ -51,6 +53,7 @@ logger = logging.getLogger(__name__)
 
 GENERATOR_DIR = "generator"  # sub-folder of the policy's resource in the archive
 KNOWLEDGE_DIR = "knowledge"  # the help-center index, next to it
+REPLIES_DIR = "replies"  # the written replies for turns the help center cannot answer
 
 
 class GPTPolicyConfigError(RasaException):
@@ -98,6 +101,10 @@ class GPTPolicy(Policy):
             # for retrieval into the archive (config.yml: data/knowledge); None:
             # no help center.
             "knowledge": None,
+            # YAML file(s) of `no_answer:` {question, answer} replies written by the
+            # team, sent as written to the closest off-topic or chit-chat message
+            # (config.yml: data/grounded/no_answer.yml); None: none.
+            "replies": None,
         }
 
     def __init__(
@@ -132,8 +139,11 @@ class GPTPolicy(Policy):
         """
         articles = config.get("knowledge")
         index = knowledge.fingerprint(articles) if articles and Path(articles).is_dir() else "-"
-        return hashlib.sha256(
-            f"{build.inputs_fingerprint(config)}|{articles}|{index}".encode()).hexdigest()
+        written = config.get("replies")
+        bank = (hashlib.sha256(Path(written).read_bytes()).hexdigest()
+                if written and Path(written).is_file() else "-")
+        return hashlib.sha256(f"{build.inputs_fingerprint(config)}|{articles}|{index}|"
+                              f"{written}|{bank}".encode()).hexdigest()
 
     def train(
         self,
@@ -150,7 +160,8 @@ class GPTPolicy(Policy):
             GPTPolicyConfigError: if the domain lacks the response, the corpus is
                 missing or malformed, ``base_model`` cannot be loaded, the
                 ``train`` options are invalid, or a help-center article is
-                malformed (the message names the file and the fix).
+                malformed (the message names the file and the fix), or a written
+                reply is malformed or states a store fact.
         """
         if self.response not in domain.responses:
             raise GPTPolicyConfigError(
@@ -164,12 +175,16 @@ class GPTPolicy(Policy):
         except (CorpusError, GeneratorLoadError) as e:
             raise GPTPolicyConfigError(f"GPTPolicy cannot train its generator: {e}") from e
         passages = self._help_center()
+        written = self._written_replies()
         with self._model_storage.write_to(self._resource) as path:
             out = Path(path) / GENERATOR_DIR
             shutil.copytree(built, out, dirs_exist_ok=True)
             if passages:
                 retrieval.Retriever.build(passages, retrieval.minilm_encoder()).save(
                     Path(path) / KNOWLEDGE_DIR)
+            if written:
+                replies.ReplyBank.build(written, retrieval.minilm_encoder()).save(
+                    Path(path) / REPLIES_DIR)
         self.generator = Generator.load(out, self.config.get("system_prompt"))
         return self._resource
 
@@ -183,6 +198,16 @@ class GPTPolicy(Policy):
                            f"turns are answered without it. Retrain with `rasa train`.")
             return None
 
+    @staticmethod
+    def _load_bank(folder: Path) -> Optional[replies.ReplyBank]:
+        """The written replies in the archive, or None (with a warning) when unusable."""
+        try:
+            return replies.ReplyBank.load(folder, retrieval.minilm_encoder())
+        except (OSError, ValueError, TypeError) as e:
+            logger.warning(f"GPTPolicy could not load the written replies ({e}); off-topic "
+                           f"turns are answered without them. Retrain with `rasa train`.")
+            return None
+
     def _help_center(self) -> List[knowledge.Passage]:
         """The passages of the ``knowledge`` articles; [] when it is null."""
         folder = self.config.get("knowledge")
@@ -194,6 +219,16 @@ class GPTPolicy(Policy):
             raise GPTPolicyConfigError(f"GPTPolicy cannot index the help center: {e}") from e
         logger.info("GPTPolicy: indexing %d help-center passages from %s.", len(passages), folder)
         return passages
+
+    def _written_replies(self) -> List[replies.WrittenReply]:
+        """The ``replies`` file's written replies; [] when it is null."""
+        path = self.config.get("replies")
+        if not path:
+            return []
+        try:
+            return replies.load_replies(path)
+        except replies.ReplyBankError as e:
+            raise GPTPolicyConfigError(f"GPTPolicy cannot index the written replies: {e}") from e
 
     def predict_action_probabilities(
         self,
@@ -251,17 +286,19 @@ class GPTPolicy(Policy):
         raised: the server still starts, open-ended turns get the canned
         fallback (no generator) or are answered without the help center.
         """
-        generator, index = None, None
+        generator, index, bank = None, None, None
         try:
             with model_storage.read_from(resource) as path:
                 generator = Generator.load(Path(path) / GENERATOR_DIR,
                                            config.get("system_prompt"))
                 if config.get("knowledge"):
                     index = cls._load_index(Path(path) / KNOWLEDGE_DIR)
+                if config.get("replies"):
+                    bank = cls._load_bank(Path(path) / REPLIES_DIR)
         except (ValueError, FileNotFoundError, FileIOException, GeneratorLoadError) as e:
             logger.warning(
                 f"GPTPolicy could not load its generator ({e}); open-ended turns will "
                 f"get the canned '{config.get('response')}' text. Retrain with `rasa train`."
             )
-        registry.set_active(generator, config["response"], index)
+        registry.set_active(generator, config["response"], index, bank)
         return cls(config, model_storage, resource, execution_context, generator=generator)

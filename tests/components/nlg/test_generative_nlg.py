@@ -15,6 +15,7 @@ from rasa.utils.endpoints import EndpointConfig
 from components.generator import registry
 from components.generator.generator import Generator
 from components.generator.knowledge import Passage
+from components.generator.replies import ReplyBank, WrittenReply
 from components.generator.prompt import Turn
 from components.nlg.generative_nlg import GenerativeNLG, NLGConfigError, conversation_turns, rating_buttons
 from shared_names import GENERATION_KEY, GPT_RESPONSE, GenerationRecord
@@ -555,3 +556,55 @@ async def test_retrieval_and_the_nlu_featurizer_share_the_encoder_safely(help_ce
         parses = [pool.submit(nlu_like, i) for i in range(40)]
         assert all(len(f.result()) == 2 for f in searches)
         assert all(f.result()["input_ids"] is not None for f in parses)
+
+
+# --- Written replies for what the help center cannot answer (generator/replies.py) --
+
+WRITTEN = [WrittenReply("tell me a joke", "I'm better at parcels than jokes! Anything about "
+                        "an order I can help with?", "no_answer.yml#0")]
+
+
+@pytest.fixture(scope="module")
+def written_replies():
+    from components.generator.retrieval import minilm_encoder
+
+    return ReplyBank.build(WRITTEN, minilm_encoder())
+
+
+async def test_an_off_topic_message_gets_the_written_reply_without_decoding(
+        help_center, written_replies, tiny_checkpoint):
+    registry.set_active(BrokenGenerator.load(tiny_checkpoint), GPT_RESPONSE, help_center,
+                        written_replies)
+    try:
+        message = await generate(make_nlg(), tracker("could you tell me a joke please"))
+    finally:
+        registry.clear()
+    assert message["text"] == WRITTEN[0].answer
+    meta = message["generation"]
+    assert (meta["mode"], meta["generated"], meta["fallback"]) == ("retrieved", False, None)
+    [source] = meta["sources"]
+    assert source["id"] == "no_answer.yml#0" and source["dense"] >= 0.6
+    assert "buttons" not in message  # nothing from the store to rate
+
+
+async def test_a_help_center_question_never_gets_a_written_reply(
+        help_center, written_replies, tiny_checkpoint):
+    registry.set_active(BrokenGenerator.load(tiny_checkpoint), GPT_RESPONSE, help_center,
+                        written_replies)
+    try:
+        message = await generate(make_nlg(), tracker("how much does shipping cost?"))
+    finally:
+        registry.clear()
+    assert message["generation"]["mode"] == "extractive"
+
+
+async def test_a_message_far_from_every_written_reply_goes_to_the_generator(
+        help_center, written_replies, tiny_checkpoint):
+    registry.set_active(CannedTextGenerator.load(tiny_checkpoint), GPT_RESPONSE, help_center,
+                        written_replies)
+    try:
+        message = await generate(make_nlg(answers={"cite": False, "min_reply_similarity": 0.99}),
+                                 tracker("could you tell me a joke please"))
+    finally:
+        registry.clear()
+    assert message["generation"]["mode"] == "generated"

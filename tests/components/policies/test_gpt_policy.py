@@ -295,3 +295,41 @@ def test_an_edited_article_changes_the_fingerprint_but_not_the_generator_cache(
         ARTICLE.format(slug="wet-box", title="Wet box", body="Keep the box and call us."))
     assert GPTPolicy.fingerprint_addon(with_articles) != before
     assert build.cache_key(with_articles) == key  # the generator is reused, not retrained
+
+
+@pytest.fixture
+def written_replies(tmp_path):
+    path = tmp_path / "no_answer.yml"
+    path.write_text('no_answer:\n  - question: "tell me a joke"\n'
+                    '    answer: "Jokes are not my strong suit, sorry!"\n')
+    return path
+
+
+def test_training_indexes_the_written_replies_and_load_registers_them(
+        config, storage, context, written_replies):
+    from components.policies.gpt_policy import REPLIES_DIR
+
+    resource = Resource("gpt_policy")
+    with_replies = {**config, "replies": str(written_replies)}
+    GPTPolicy.create(with_replies, storage, resource, context).train([], DOMAIN)
+    with storage.read_from(resource) as path:
+        assert (path / REPLIES_DIR / "replies.json").is_file()
+    GPTPolicy.load(with_replies, storage, resource, context)
+    match = registry.replies().nearest("tell me a joke please", 0.6)
+    assert match.reply.answer == "Jokes are not my strong suit, sorry!"
+
+
+def test_a_written_reply_with_a_price_fails_training_naming_the_file(
+        config, storage, context, written_replies):
+    written_replies.write_text('no_answer:\n  - question: "hi"\n    answer: "Hi! It is $5."\n')
+    policy = GPTPolicy.create({**config, "replies": str(written_replies)}, storage,
+                              Resource("p"), context)
+    with pytest.raises(GPTPolicyConfigError, match=r"written replies.*no_answer\.yml#0.*\$5"):
+        policy.train([], DOMAIN)
+
+
+def test_an_edited_written_reply_changes_the_fingerprint(config, written_replies):
+    with_replies = {**config, "replies": str(written_replies)}
+    before = GPTPolicy.fingerprint_addon(with_replies)
+    written_replies.write_text('no_answer:\n  - question: "hi"\n    answer: "Hello!"\n')
+    assert GPTPolicy.fingerprint_addon(with_replies) != before

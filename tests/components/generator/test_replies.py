@@ -1,0 +1,88 @@
+"""Written replies: loading and refusing files, the nearest reply, save and load."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from components.generator.replies import ReplyBank, ReplyBankError, WrittenReply, load_replies
+
+WORDS = ["joke", "weather", "colour", "order"]
+
+
+def bag_of_words(texts):
+    """A deterministic stand-in encoder: one dimension per word of WORDS, L2-normalised."""
+    rows = np.array([[float(w in t.lower()) for w in WORDS] + [0.01] for t in texts],
+                    dtype=np.float32)
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def write(tmp_path, text, name="no_answer.yml"):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+GOOD = """
+no_answer:
+  - question: "tell me a joke"
+    answer: "I'm better at parcels than jokes! Is there anything about a Kestrel Home order I can help with?"
+  - question: "what's the weather like"
+    answer: "I can't check the weather, sorry."
+"""
+
+
+def test_load_replies_reads_questions_answers_and_where_they_came_from(tmp_path):
+    replies = load_replies(write(tmp_path, GOOD))
+    assert [r.question for r in replies] == ["tell me a joke", "what's the weather like"]
+    assert replies[1].source.endswith("no_answer.yml#1")
+    assert load_replies(tmp_path) == replies  # a folder reads its .yml files
+
+
+@pytest.mark.parametrize("text,message", [
+    ("no_answer: [{question: hi}]", "needs a `question` and an `answer`"),
+    ("dialogues: []", "expected a top-level `no_answer:` list"),
+    ("no_answer: [{question: 'x', answer: 'Shipping costs $4.95.'}]", "$4.95"),
+    ("no_answer: [{question: 'x', answer: 'Write to help@kestrel.example.'}]",
+     "help@kestrel.example"),
+    ("no_answer: [a: b: c]", "invalid YAML"),
+])
+def test_bad_files_and_replies_that_state_store_facts_are_refused(tmp_path, text, message):
+    with pytest.raises(ReplyBankError, match="no_answer.yml") as err:
+        load_replies(write(tmp_path, text))
+    assert message in str(err.value)
+
+
+def test_a_missing_file_is_refused_with_the_fix(tmp_path):
+    with pytest.raises(ReplyBankError, match="set the GPT policy's `replies`"):
+        load_replies(tmp_path / "absent.yml")
+
+
+def test_nearest_keeps_only_replies_close_enough(tmp_path):
+    bank = ReplyBank.build(load_replies(write(tmp_path, GOOD)), bag_of_words)
+    match = bank.nearest("Tell me a JOKE!", 0.6)
+    assert match.reply.question == "tell me a joke" and match.similarity > 0.9
+    assert match.record()["id"].endswith("#0")
+    assert bank.nearest("where is my order", 0.6) is None
+    for odd in ("", "x" * 100_000, "日本語の質問"):
+        bank.nearest(odd, 0.6)  # answered, never an error
+
+
+def test_save_and_load_round_trip(tmp_path):
+    bank = ReplyBank.build([WrittenReply("tell me a joke", "Not my strong suit!", "f#0")],
+                           bag_of_words)
+    bank.save(tmp_path / "replies")
+    loaded = ReplyBank.load(tmp_path / "replies", bag_of_words)
+    assert loaded.replies == bank.replies
+    np.testing.assert_array_equal(loaded.embeddings, bank.embeddings)
+
+
+def test_an_empty_bank_and_mismatched_files_are_refused():
+    with pytest.raises(ValueError, match="No written replies"):
+        ReplyBank.build([], bag_of_words)
+    with pytest.raises(ValueError, match="rebuild with `rasa train`"):
+        ReplyBank([WrittenReply("a", "b", "f#0")], np.zeros((2, 5), dtype=np.float32),
+                  bag_of_words)
+
+
+def test_the_projects_written_replies_load():
+    assert len(load_replies("data/grounded/no_answer.yml")) >= 50
