@@ -28,7 +28,7 @@ export SLACK_CHANNEL ?=
 .PHONY: help chat install db train actions shell serve webchat help-pages scale-out test test-fast lint validate audit clean \
         export review dataset finetune evaluate promote rollback analytics bench bench-train \
         bench-generator bench-feedback bench-nlu bench-heldout bench-throughput bench-load bench-answers \
-        bench-grounding
+        bench-grounding bench-passages
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -98,7 +98,7 @@ rollback: install  ## make the previous generator current again
 analytics: install  ## summary table and plot of the tracker store
 	$(FEEDBACK) analytics
 
-bench: bench-train bench-nlu bench-heldout bench-answers bench-grounding bench-throughput bench-load bench-generator bench-feedback  ## every benchmark: rewrites docs/benchmarks.md and its plots (about 2.5 h on 2 cores)
+bench: bench-train bench-nlu bench-heldout bench-answers bench-grounding bench-passages bench-throughput bench-load bench-generator bench-feedback  ## every benchmark: rewrites docs/benchmarks.md and its plots (about 2.5 h on 2 cores)
 
 bench-train: install  ## rasa train per component, archive size, unchanged retrain, cold start -> docs/benchmarks.md
 	$(BIN)/python bench/train_cost.py --report docs/benchmarks.md
@@ -111,6 +111,9 @@ bench-heldout: install $(MODEL)  ## the trained project on held-out messages: sc
 
 bench-answers: install $(MODEL)  ## open-ended questions: retrieval hit@k, correct and sourced answers, vs the ungrounded generator
 	$(BIN)/python bench/answers.py --model $(MODEL) --report docs/benchmarks.md
+
+bench-passages: install  ## the built-in model trained on passages from scratch (~15 min): does it learn to answer from them?
+	$(BIN)/python bench/passage_training.py --steps 800 --report docs/benchmarks.md
 
 bench-grounding: install  ## the groundedness check vs a person's labels, on the dev sample (grounding_judged.yml) and the blind test sample (grounding_judged_test.yml): agreement, kappa, unsupported recall (seconds, no model)
 	$(BIN)/python bench/grounding_agreement.py --report docs/benchmarks.md

@@ -90,3 +90,16 @@ def test_an_empty_help_center_or_a_broken_index_is_an_error(encoder, retriever, 
     (tmp_path / "index" / "embeddings.npy").unlink()
     with pytest.raises(FileNotFoundError):
         Retriever.load(tmp_path / "index", encoder)
+
+
+def test_hits_are_collapsed_to_one_passage_per_article(encoder):
+    two_sections = PASSAGES + [
+        Passage("shipping-costs#1", "shipping-costs", "Shipping costs", "Express",
+                "Express shipping costs $12.95 and is never free, even over $50."),
+    ]
+    retriever = Retriever.build(two_sections, encoder)
+    hits = retriever.search("how much does shipping cost, standard or express?", k=3)
+    slugs = [h.passage.slug for h in hits]
+    assert slugs[0] == "shipping-costs" and len(set(slugs)) == 3  # three articles
+    everything = retriever.search("shipping", k=len(two_sections))
+    assert len(everything) == 4  # as many hits as articles, at most
