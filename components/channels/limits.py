@@ -17,7 +17,7 @@ NLU components.
 from __future__ import annotations
 
 import json
-from typing import Any, Optional, Sequence, Tuple
+from typing import Any, Awaitable, Callable, Optional, Sequence, Tuple
 
 from sanic import response
 from sanic.response import HTTPResponse
@@ -101,6 +101,27 @@ def parse_json(text: str, what: str = "The body") -> Any:
         raise RequestRefusedError(400, f"{what} is not valid JSON ({e}).") from None
 
 
+def has_lone_surrogate(text: str) -> bool:
+    """Whether ``text`` holds a UTF-16 surrogate code point (U+D800..U+DFFF).
+
+    JSON can carry one as an escape (``"\\ud800 hi"``), and Python decodes it into
+    a ``str`` that no UTF-8 encoder accepts: the NLU pipeline and the tracker store
+    then fail on every retry of the same message.
+    """
+    return any("\ud800" <= ch <= "\udfff" for ch in text)
+
+
+def valid_unicode(text: str) -> str:
+    """``text`` with each lone surrogate replaced by U+FFFD (the replacement character).
+
+    A valid pair of escaped surrogates ("\\ud83d\\ude00") becomes the one character it
+    encodes; the rest of the message is kept, so the customer still gets an answer.
+    """
+    if not has_lone_surrogate(text):
+        return text
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
 def sender_id_error(field: str, value: Any) -> Optional[str]:
     """Why ``value`` cannot be a conversation id (the tracker store's ``sender_id``), or None.
 
@@ -108,7 +129,24 @@ def sender_id_error(field: str, value: Any) -> Optional[str]:
     """
     if not isinstance(value, str) or not 1 <= len(value) <= MAX_SENDER_ID_CHARS:
         return f"`{field}` has to be a string of 1 to {MAX_SENDER_ID_CHARS} characters."
+    if has_lone_surrogate(value):
+        return f"`{field}` has to be valid Unicode text (it holds a lone surrogate escape)."
     return None
+
+
+def with_valid_unicode(on_new_message: Callable[[Any], Awaitable[Any]]
+                       ) -> Callable[[Any], Awaitable[Any]]:
+    """``on_new_message`` for Rasa ``UserMessage``s whose text goes through ``valid_unicode``.
+
+    Every channel hands its messages to Rasa through this, so a lone surrogate in a
+    message gets an answer instead of a 5xx that repeats on every retry.
+    """
+    async def handle(message: Any) -> Any:
+        if isinstance(getattr(message, "text", None), str):
+            message.text = valid_unicode(message.text)
+        return await on_new_message(message)
+
+    return handle
 
 
 def error_response(status: int, message: str) -> HTTPResponse:

@@ -43,7 +43,8 @@ from sanic.response import HTTPResponse
 from components.channels.limits import (DEFAULT_MAX_BODY_BYTES, Problem,
                                         RequestRefusedError, body_limit, check_body_size,
                                         check_media_type, decode_utf8, error_response,
-                                        parse_json, sender_id_error)
+                                        parse_json, sender_id_error,
+                                        with_valid_unicode)
 
 logger = logging.getLogger(__name__)
 
@@ -100,9 +101,11 @@ class ValidatedRestInput(RestInput):
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[None]]) -> Blueprint:
         """Rasa's REST blueprint, with the body check and the failure report as middleware."""
 
+        deliver = with_valid_unicode(on_new_message)
+
         async def handle(message: UserMessage) -> None:
             try:
-                await on_new_message(message)
+                await deliver(message)
             except CancelledError:
                 raise
             except Exception as e:  # noqa: BLE001 - reported as 503, see module docstring

@@ -58,7 +58,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from components.channels.limits import (DEFAULT_MAX_BODY_BYTES, Problem,
                                         RequestRefusedError, body_limit, check_body_size,
                                         check_media_type, decode_utf8, error_response,
-                                        parse_json)
+                                        parse_json, with_valid_unicode)
 from components.generator.answers import CITATION_LABEL, split_citation
 
 logger = logging.getLogger(__name__)
@@ -212,7 +212,7 @@ class SlackInput(RasaSlackInput):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         """Rasa's Slack blueprint, with the checks as request middleware."""
-        blueprint = super().blueprint(on_new_message)
+        blueprint = super().blueprint(with_valid_unicode(on_new_message))
 
         @blueprint.middleware("request")
         async def check_request(request: Request) -> Optional[HTTPResponse]:

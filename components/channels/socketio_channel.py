@@ -37,7 +37,7 @@ from rasa.core.channels.channel import UserMessage
 from rasa.core.channels.socketio import SocketIOInput as RasaSocketIOInput
 from sanic import Blueprint
 
-from components.channels.limits import sender_id_error
+from components.channels.limits import sender_id_error, with_valid_unicode
 from components.options import positive_int
 
 logger = logging.getLogger(__name__)
@@ -103,7 +103,7 @@ class SocketIOInput(RasaSocketIOInput):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         """Rasa's blueprint; its two event handlers are wrapped by the checks."""
-        blueprint = super().blueprint(on_new_message)
+        blueprint = super().blueprint(with_valid_unicode(on_new_message))
         sio, namespace = self.sio, self.namespace
         handlers = sio.handlers[namespace or "/"]
 

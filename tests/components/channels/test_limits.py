@@ -8,7 +8,8 @@ import pytest
 from components.channels.limits import (DEFAULT_MAX_BODY_BYTES, MAX_SENDER_ID_CHARS,
                                         RequestRefusedError, body_limit, check_body_size,
                                         check_media_type, decode_utf8, error_response,
-                                        parse_json, sender_id_error)
+                                        has_lone_surrogate, parse_json, sender_id_error,
+                                        valid_unicode, with_valid_unicode)
 
 
 def refusal(check, *args):
@@ -79,3 +80,33 @@ def test_error_response_is_the_channels_json_error_body():
     reply = error_response(413, "too big")
     assert reply.status == 413 and json.loads(reply.body) == {"error": "too big"}
     assert reply.content_type == "application/json"
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("\ud800 hi", "\ufffd hi"),
+    ("a\udfffb\ud83d", "a\ufffdb\ufffd"),
+    ("plain ünïcode 😀", "plain ünïcode 😀"),
+    ("", ""),
+])
+def test_valid_unicode_replaces_lone_surrogates(text, expected):
+    assert valid_unicode(text) == expected
+    valid_unicode(text).encode("utf-8")  # always encodable
+    assert has_lone_surrogate(text) is (text != expected)
+
+
+def test_a_sender_id_with_a_lone_surrogate_is_refused():
+    assert "valid Unicode" in sender_id_error("sender", "a\udc00")
+
+
+async def test_every_message_reaches_rasa_as_valid_unicode():
+    received = []
+
+    async def on_new_message(message):
+        received.append(message.text)
+
+    from rasa.core.channels.channel import UserMessage
+
+    deliver = with_valid_unicode(on_new_message)
+    await deliver(UserMessage("\ud800 where is my order?", sender_id="a"))
+    await deliver(UserMessage(None, sender_id="a"))
+    assert received == ["\ufffd where is my order?", None]
