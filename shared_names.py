@@ -63,9 +63,11 @@ class GenerationRecord:
     latency_ms: Optional[float] = None  # ms, tokenisation + decoding
     hit_time_budget: Optional[bool] = None  # decoding stopped at max_time_s
     # How the reply was made: "generated" (the model's text, checked), "extractive"
-    # (sentences of a help-center passage) or "fallback" (the canned text).
+    # (sentences of a help-center passage), "retrieved" (a reply the team wrote for a
+    # close chit-chat message, sent as written) or "fallback" (the canned text).
     mode: Optional[str] = None
-    # The help-center passages the reply used: id, slug, title, url, scores.
+    # What the reply used: help-center passages (id, slug, title, url, scores), or for
+    # "retrieved" the written reply (id "<file>#<n>", its question, dense).
     sources: Optional[List[Dict[str, Any]]] = None
     # The groundedness check: {"grounded": bool, "unsupported": [sentences]}.
     groundedness: Optional[Dict[str, Any]] = None
@@ -75,8 +77,8 @@ class GenerationRecord:
     def answered(self) -> bool:
         """True when the customer got an answer, not the canned text.
 
-        Generated and extractive (help-center) replies are answers; records older
-        than ``mode`` are answers when they were generated.
+        Generated, extractive (help-center) and retrieved (written) replies are
+        answers; records older than ``mode`` are answers when they were generated.
         """
         if self.mode is not None:
             return self.mode != "fallback"

@@ -228,7 +228,7 @@ def training_steps(log_text: str) -> Dict[str, List[str]]:
 def answer_label(actions: List[str], bots: List[dict]) -> str:
     """What answered one user turn, from its stored action and bot events.
 
-    "generated" / "extractive" / "fallback: <reason>" for the GPT response (its generation
+    "generated" / "extractive" / "retrieved" / "fallback: <reason>" for the GPT response (its generation
     metadata says which), "action_default_fallback", "no reply", or "scripted".
     """
     for bot in bots:
@@ -237,8 +237,8 @@ def answer_label(actions: List[str], bots: List[dict]) -> str:
             generation = meta.get(GENERATION_KEY) or {}
             if generation.get("generated"):
                 return "generated"
-            if generation.get("mode") == "extractive":
-                return "extractive"  # answered from the help center
+            if generation.get("mode") in ("extractive", "retrieved"):
+                return generation["mode"]  # the help center's or the team's written words
             return f"fallback: {generation.get('fallback') or 'unknown'}"
     if "action_default_fallback" in actions:
         return "action_default_fallback"

@@ -18,9 +18,9 @@ The order of an open-ended turn (the NLG calls these steps; each is plain Python
    states a fact or a claim is replaced by the canned fallback, since nothing
    supports it.
 
-Every reply records its ``mode`` ("generated", "extractive" or "fallback"), the
-``sources`` it used (passage id, article slug, title, link, scores) and the
-check's verdict. ``min_similarity`` is chosen on held-out questions
+Every reply records its ``mode`` ("generated", "extractive", "retrieved" or
+"fallback"), the ``sources`` it used (passage id, article slug, title, link, scores;
+or the written reply) and the check's verdict. ``min_similarity`` is chosen on held-out questions
 (bench/answers.py, docs/benchmarks.md "Answers").
 """
 from __future__ import annotations

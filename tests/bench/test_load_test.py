@@ -365,3 +365,10 @@ async def test_driver_counts_refused_connections_as_errors():
     result = await load_test.drive("http://127.0.0.1:9", 2, turns=3, timeout_s=5)
     assert len(result["records"]) == 6
     assert all(r["source"] == "error" and r["error"] for r in result["records"])
+
+
+def test_answers_from_the_help_center_or_a_written_reply_are_labelled_by_mode():
+    for mode in ("extractive", "retrieved"):
+        bot = {"metadata": {"utter_action": "utter_gpt_reply",
+                            "generation": {"generated": False, "fallback": None, "mode": mode}}}
+        assert load_test.answer_label(["utter_gpt_reply"], [bot]) == mode
