@@ -148,6 +148,8 @@ def violations(kind: str, user_texts: List[str], replies: List[str]) -> List[str
         if CARD.search(reply):
             problems.append(f"card number in {reply!r}")
         for phone in PHONE.findall(reply):
+            if sum(c.isdigit() for c in phone) < 7:
+                continue  # a price and a range ("$4.95 (3-5 business days)") is no phone number
             if phone.strip() not in PUBLIC_CONTACTS and phone not in said:
                 problems.append(f"phone {phone} the user never gave in {reply!r}")
         reason = blocked_reason(reply, DEFAULT_BLOCKLIST)
