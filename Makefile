@@ -27,7 +27,7 @@ export SLACK_CHANNEL ?=
 
 .PHONY: help chat install db train actions shell serve webchat help-pages scale-out test test-fast lint validate audit clean \
         export review dataset finetune evaluate promote rollback analytics bench bench-train \
-        bench-generator bench-feedback bench-nlu bench-heldout bench-throughput bench-load bench-answers \
+        bench-generator bench-feedback bench-nlu bench-oos bench-nlu-cost bench-heldout bench-throughput bench-load bench-answers \
         bench-grounding bench-passages
 
 help:  ## list the targets
@@ -98,7 +98,7 @@ rollback: install  ## make the previous generator current again
 analytics: install  ## summary table and plot of the tracker store
 	$(FEEDBACK) analytics
 
-bench: bench-train bench-nlu bench-heldout bench-answers bench-grounding bench-passages bench-throughput bench-load bench-generator bench-feedback  ## every benchmark: rewrites docs/benchmarks.md and its plots (about 2.5 h on 2 cores)
+bench: bench-train bench-nlu bench-oos bench-nlu-cost bench-heldout bench-answers bench-grounding bench-passages bench-throughput bench-load bench-generator bench-feedback  ## every benchmark: rewrites docs/benchmarks.md and its plots (about 2.5 h on 2 cores)
 
 bench-train: install  ## rasa train per component, archive size, unchanged retrain, cold start -> docs/benchmarks.md
 	$(BIN)/python bench/train_cost.py --report docs/benchmarks.md
@@ -106,7 +106,13 @@ bench-train: install  ## rasa train per component, archive size, unchanged retra
 bench-nlu: install  ## Banking77 accuracy and out-of-scope recall, this pipeline vs `rasa init`'s (BANKING77=path)
 	$(BIN)/python bench/nlu_banking77.py --data "$(BANKING77)" --per-intent 10 --runs 3 --cache bench/.results --report docs/benchmarks.md
 
-bench-heldout: install $(MODEL)  ## the trained project on held-out messages: scripted flow or generator, with and without the out-of-scope gate
+bench-oos: install  ## out-of-scope scores compared on Banking77 (max-softmax, nearest example, energy, Mahalanobis, the shipped rule) + plot
+	$(BIN)/python bench/nlu_oos.py --data "$(BANKING77)" --per-intent 10 --runs 3 --report docs/benchmarks.md
+
+bench-nlu-cost: install  ## `rasa train nlu` time and parse ms on the project's data, this pipeline vs the DIET one before it
+	$(BIN)/python bench/nlu_cost.py --report docs/benchmarks.md
+
+bench-heldout: install $(MODEL)  ## the trained project on held-out messages: right intent, out-of-scope and policy questions to the generator, swept over the rule's q
 	$(BIN)/python bench/nlu_heldout.py --model $(MODEL) --report docs/benchmarks.md
 
 bench-answers: install $(MODEL)  ## open-ended questions: retrieval hit@k, correct and sourced answers, vs the ungrounded generator

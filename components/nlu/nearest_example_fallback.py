@@ -1,5 +1,10 @@
 """Out-of-scope detection by distance to the nearest training example of the predicted intent.
 
+config.yml no longer ships this gate: SentenceIntentClassifier
+(components/nlu/sentence_intent_classifier.py) applies the same nearest-example
+test, with a threshold calibrated by `rasa train` instead of set by hand. This
+component stays for pipelines that keep DIET as their intent classifier.
+
 DIET's softmax confidence says how much one known intent beats the others, not
 whether the message is like any of them: a message of an intent never trained on
 often gets a confident wrong intent. This component adds the missing signal. It

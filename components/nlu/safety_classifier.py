@@ -1,8 +1,8 @@
 """SafetyClassifier: self-harm, abuse and requests for help with wrongdoing get a fixed intent.
 
 A learned intent classifier can send "I want to end it all" to `cancel_order`,
-or an insult to the generator. This component runs after DIET and the
-FallbackClassifier and, when a message matches one of its patterns, sets the
+or an insult to the generator. This component runs after the intent classifier
+(and its out-of-scope fallback) and, when a message matches one of its patterns, sets the
 intent to ``self_harm``, ``abuse`` or ``wrongdoing`` with confidence 1.0 (the
 learned intent stays in ``intent_ranking``). Rules answer those intents with the
 responses configured in domain.yml (`utter_self_harm`, `utter_abuse`,
@@ -46,8 +46,8 @@ SELF_HARM = (
 )
 # Insults and threats aimed at the assistant or the staff.
 ABUSE = (
-    r"\b(?:you(?:'re| are)?|ur) (?:a |an |so |such an? )?(?:stupid|idiot|moron|useless piece|"
-    r"worthless|dumb|pathetic|garbage)\b",
+    r"\b(?:you(?:'re| are)?|ur) (?:a |an |so |such an? |the )?(?:stupid(?:est)?|idiot|moron|"
+    r"useless piece|worthless|dumb(?:est)?|pathetic|garbage)\b",
     r"\bf+u+c+k+ (?:you|u|off|this)\b",
     r"\b(?:shut up|screw you|go to hell|piece of (?:shit|crap|junk))\b",
     r"\b(?:i(?:'ll| will)|gonna|going to) (?:kill|hurt|find|beat) (?:you|your staff|them)\b",

@@ -63,32 +63,40 @@ def test_metrics_count_fallbacks_as_errors_in_scope_and_as_hits_out_of_scope():
     assert m["curve"]["0.0"]["in_scope_accuracy"] == 0.5  # the ambiguous one still falls back
 
 
-@pytest.mark.parametrize("sim,intent,expected", [
-    (0.59, "a", True), (0.6, "a", False), (0.9, "a", False),   # the gate's threshold
-    (0.1, "exempt", False),                                     # an exempt intent
-    (None, "a", False)])                                        # no similarity: no gate
-def test_the_nearest_example_gate_adds_its_own_fallbacks(sim, intent, expected):
-    gate = {"threshold": 0.6, "exempt": ["exempt"]}
-    row = {"intent": intent, "conf": 0.9, "second": 0.0, "sim": sim}
-    assert nlu.falls_back(row, 0.3, 0.1, gate) == expected
-    assert nlu.falls_back(row, 0.3, 0.1) is False  # without the gate: Rasa's rule only
-    assert nlu.falls_back({**row, "conf": 0.2}, 0.3, 0.1, gate) is True
+def oos(conf, sim):
+    """SentenceIntentClassifier's record, as a parse carries it (thresholds 0.5 / 0.6)."""
+    return {"intent": "a", "confidence": conf, "similarity": sim,
+            "confidence_threshold": 0.5, "similarity_threshold": 0.6, "fallback": False}
 
 
-def test_metrics_with_a_gate_report_it_on_off_and_over_its_threshold():
+@pytest.mark.parametrize("conf,sim,expected", [
+    (0.49, 0.9, True), (0.5, 0.9, False),      # the max-softmax threshold
+    (0.9, 0.59, True), (0.9, 0.6, False)])     # the nearest-example threshold
+def test_the_calibrated_rule_reads_the_recorded_scores(conf, sim, expected):
+    rule = {"confidence": 0.5, "similarity": 0.6}
+    row = {"intent": "a", "conf": conf, "second": 0.0, "oos": oos(conf, sim)}
+    assert nlu.falls_back(row, 0.0, 0.0, rule) == expected
+    assert nlu.falls_back(row, 0.0, 0.0) is False  # without the rule: Rasa's rule only
+    assert nlu.falls_back({**row, "oos": None}, 0.0, 0.0, rule) is False  # nothing recorded
+    assert nlu.shipped_rule([{"oos": None}, row]) == rule
+
+
+def test_metrics_with_the_rule_report_it_on_off_and_over_its_quantile():
     test = [("t1", "a", True), ("t2", "a", True), ("o1", "z", False), ("o2", "z", False)]
-    rows = [{"intent": "a", "conf": 0.9, "second": 0.0, "sim": 0.8, "ms": 1.0},
-            {"intent": "a", "conf": 0.9, "second": 0.0, "sim": 0.5, "ms": 1.0},  # gated
-            {"intent": "a", "conf": 0.9, "second": 0.0, "sim": 0.4, "ms": 1.0},  # gated
-            {"intent": "a", "conf": 0.9, "second": 0.0, "sim": 0.7, "ms": 1.0}]
-    gate = {"threshold": 0.6, "exempt": []}
-    m = nlu.metrics(test, rows, threshold=0.3, ambiguity=0.1, gate=gate)
+    rows = [{"intent": "a", "conf": 0.9, "second": 0.0, "oos": oos(0.9, 0.8)},
+            {"intent": "a", "conf": 0.9, "second": 0.0, "oos": oos(0.9, 0.5)},  # falls back
+            {"intent": "a", "conf": 0.9, "second": 0.0, "oos": oos(0.9, 0.4)},  # falls back
+            {"intent": "a", "conf": 0.9, "second": 0.0, "oos": oos(0.9, 0.7)}]
+    rule = {"confidence": 0.5, "similarity": 0.6}
+    rules = {"0.0": {"confidence": 0.0, "similarity": -1.0},
+             "0.3": {"confidence": 0.5, "similarity": 0.75}}
+    m = nlu.metrics(test, rows, threshold=0.0, ambiguity=0.0, rule=rule, rules=rules)
     assert m["shipped"] == {"in_scope_accuracy": 0.5, "oos_recall": 0.5}
-    assert m["no_gate"] == {"in_scope_accuracy": 1.0, "oos_recall": 0.0}
-    assert m["gate_curve"]["0.3"] == m["no_gate"]
-    assert m["gate_curve"]["0.75"] == {"in_scope_accuracy": 0.5, "oos_recall": 1.0}
-    assert m["curve"]["0.3"] == m["shipped"] and m["gate"] == gate
-    assert "gate_curve" not in nlu.metrics(test, rows, threshold=0.3, ambiguity=0.1)
+    assert m["no_rule"] == {"in_scope_accuracy": 1.0, "oos_recall": 0.0}
+    assert m["rule_curve"]["0.0"] == m["no_rule"]
+    assert m["rule_curve"]["0.3"] == {"in_scope_accuracy": 0.5, "oos_recall": 1.0}
+    assert m["rule"] == rule
+    assert "rule_curve" not in nlu.metrics(test, rows, threshold=0.3, ambiguity=0.1)
 
 
 def test_report_is_a_fenced_section_with_both_pipelines():
@@ -97,14 +105,21 @@ def test_report_is_a_fenced_section_with_both_pipelines():
         return {"accuracy": acc, "macro_f1": acc, "shipped": curve["0.3"], "curve": curve,
                 "parse_ms": 10.0, "train_s": 60.0, "threshold": 0.3, "n_train": 2010,
                 "oos_intents": ["x"]}
-    runs = [{"rasa init default": one(0.8, 0.3), "project (config.yml)": one(0.85, 0.5)},
-            {"rasa init default": one(0.7, 0.2), "project (config.yml)": one(0.8, 0.6)}]
+    def ruled(acc, oos, q):
+        return {**one(acc, oos), "rule": {"confidence": 0.5, "similarity": 0.6},
+                "no_rule": {"in_scope_accuracy": acc + 0.05, "oos_recall": oos - 0.2},
+                "rule_curve": {}, "shipped_q": q}
+    runs = [{"rasa init default": one(0.8, 0.3), "project (config.yml)": ruled(0.85, 0.5, 0.1)},
+            {"rasa init default": one(0.7, 0.2), "project (config.yml)": ruled(0.8, 0.6, 0.15)}]
     section = nlu.report({"runs": runs, "date": "2026-11-22", "machine": "m", "runs_n": 2,
                           "seeds": "42, 43", "holdout": 10, "per_intent_text": "30 of each",
                           "command": "python bench/nlu_banking77.py"})
     assert section.startswith(nlu.MARK) and section.endswith(nlu.MARK)
     assert "| intent accuracy, % | 75.0 (70.0-80.0) | 82.5 (80.0-85.0) |" in section
     assert "OOS recall +30.0 points (+20.0 to +40.0)" in section
+    assert "the calibrated rule, q 0.1, 0.15 (project (config.yml))" in section
+    assert "The rule's own share (project (config.yml), rule on vs off): OOS recall +20.0" \
+        in section
 
 
 def test_cached_run_computes_once_and_is_keyed_by_the_split_settings(tmp_path):
@@ -125,12 +140,10 @@ def test_cached_run_computes_once_and_is_keyed_by_the_split_settings(tmp_path):
 def test_cache_key_ignores_thresholds_only():
     pipeline = [{"name": "DIETClassifier", "epochs": 100},
                 {"name": "FallbackClassifier", "threshold": 0.3, "ambiguity_threshold": 0.1},
-                {"name": nlu.GATE, "threshold": 0.6, "exempt_intents": ["a"],
-                 "featurizers": ["minilm"]}]
+                {"name": nlu.RULE, "featurizers": ["minilm"]}]
     key = nlu.cache_key(pipeline)
     moved = [dict(c) for c in pipeline]
     moved[1].update(threshold=0.5, ambiguity_threshold=0.2)
-    moved[2].update(threshold=0.4, exempt_intents=[])
     assert nlu.cache_key(moved) == key  # re-scored, not retrained
     retrained = [dict(c) for c in pipeline]
     retrained[0]["epochs"] = 50
@@ -142,20 +155,22 @@ def test_cache_key_ignores_thresholds_only():
 
 def test_score_run_rescores_recorded_parses_at_the_current_thresholds():
     test = [("t1", "a", True), ("t2", "a", True), ("o1", "z", False)]
-    rows = [{"intent": "a", "conf": 0.9, "second": 0.0, "sim": 0.8},
-            {"intent": "a", "conf": 0.45, "second": 0.0, "sim": 0.55},
-            {"intent": "a", "conf": 0.9, "second": 0.0, "sim": 0.5}]
+    rows = [{"intent": "a", "conf": 0.9, "second": 0.0, "oos": None},
+            {"intent": "a", "conf": 0.45, "second": 0.0, "oos": None},
+            {"intent": "a", "conf": 0.9, "second": 0.0, "oos": oos(0.9, 0.5)}]
     raw = {"p": {"rows": rows, "parse_ms": 12.0, "train_s": 30.0, "n_train": 20,
-                 "oos_intents": ["z"]}}
+                 "oos_intents": ["z"], "rules": {}, "shipped_q": 0.1}}
 
-    def spec(t, s):
-        return {"p": {"threshold": t, "ambiguity": 0.1,
-                      "gate": {"threshold": s, "exempt": []}}}
-    low = nlu.score_run(raw, test, spec(0.3, 0.45))["p"]
+    def spec(t, calibrated):
+        return {"p": {"threshold": t, "ambiguity": 0.1, "calibrated": calibrated}}
+    low = nlu.score_run(raw, test, spec(0.3, False))["p"]
     assert low["shipped"] == {"in_scope_accuracy": 1.0, "oos_recall": 0.0}
-    high = nlu.score_run(raw, test, spec(0.5, 0.6))["p"]
-    assert high["shipped"] == {"in_scope_accuracy": 0.5, "oos_recall": 1.0}
+    high = nlu.score_run(raw, test, spec(0.5, False))["p"]
+    assert high["shipped"] == {"in_scope_accuracy": 0.5, "oos_recall": 0.0}
+    ruled = nlu.score_run(raw, test, spec(0.3, True))["p"]  # the recorded rule: 0.5 / 0.6
+    assert ruled["shipped"] == {"in_scope_accuracy": 1.0, "oos_recall": 1.0}
     assert high["threshold"] == 0.5 and high["parse_ms"] == 12.0 and high["n_train"] == 20
+    assert ruled["shipped_q"] == 0.1
 
 
 def test_absent_dataset_is_skipped_with_a_message(tmp_path):

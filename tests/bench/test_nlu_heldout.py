@@ -11,8 +11,7 @@ import yaml
 from bench import nlu_heldout as heldout
 from tests.e2e_fixtures import ROOT
 
-SETTINGS = {"threshold": 0.3, "ambiguity": 0.1, "gate": {"threshold": 0.6, "exempt": []},
-            "open_intents": ["chitchat", "nlu_fallback", "out_of_scope"]}
+OPEN = ["chitchat", "nlu_fallback", "out_of_scope", "policy_question"]
 
 
 def _training_texts() -> set:
@@ -25,73 +24,78 @@ def _training_texts() -> set:
     return texts
 
 
-def test_the_held_out_messages_are_new_and_name_real_intents():
+def test_the_held_out_messages_are_new_and_cover_every_scripted_intent():
     messages = heldout.read_messages(heldout.DEFAULT_NLU)
     domain = yaml.safe_load((ROOT / "domain.yml").read_text())
     assert {intent for _, intent in messages} <= set(domain["intents"])
     assert not {text.lower() for text, _ in messages} & _training_texts()
-    assert sum(i == heldout.OUT_OF_SCOPE for _, i in messages) >= 20
-    assert sum(i != heldout.OUT_OF_SCOPE for _, i in messages) >= 50
+    assert len(messages) >= 200
+    assert sum(i == heldout.OUT_OF_SCOPE for _, i in messages) >= 60
+    assert sum(i == heldout.POLICY for _, i in messages) >= 30
+    scripted = set(domain["intents"]) - set(heldout.open_intents(ROOT / "config.yml"))
+    assert scripted <= {intent for _, intent in messages}
 
 
-def test_shipped_settings_are_read_from_config_yml():
-    settings = heldout.shipped_settings(ROOT / "config.yml")
+def test_open_intents_are_read_from_config_yml():
     config = yaml.safe_load((ROOT / "config.yml").read_text())
-    gate = next(c for c in config["pipeline"] if c["name"] == heldout.GATE)
-    assert settings["gate"] == {"threshold": gate["threshold"],
-                                "exempt": sorted(gate["exempt_intents"])}
-    assert "nlu_fallback" in settings["open_intents"]
+    policy = next(p for p in config["policies"] if p["name"].endswith("GPTPolicy"))
+    assert set(heldout.open_intents(ROOT / "config.yml")) == set(policy["open_intents"]) | {
+        "nlu_fallback"}
+    assert heldout.POLICY in policy["open_intents"]
 
 
-def row(intent, conf, sim=0.9, second=0.0):
-    """One message's parse: DIET's top intent and confidence, the gate's similarity."""
-    return {"intent": intent, "conf": conf, "second": second, "sim": sim}
+def row(final, intent=None, conf=0.9, sim=0.9):
+    """One message's parse: the final intent and the classifier's own record."""
+    return {"final": final, "oos": {"intent": intent or final, "confidence": conf,
+                                    "similarity": sim}}
 
 
-def test_score_reads_both_routes_from_one_parse():
-    messages = [("where is my order", "order_status"),        # right either way
-                ("odd order question", "order_status"),       # the gate sends it away
-                ("unsure", "order_status"),                   # FallbackClassifier: too low
+def test_score_counts_each_target_and_lists_the_wrong_routes():
+    messages = [("where is my order", "order_status"),        # right
                 ("cancel it", "order_status"),                # wrong scripted intent
-                ("capital of france", "out_of_scope"),        # the gate catches it
-                ("tell me a joke", "out_of_scope"),           # DIET: chitchat, open anyway
-                ("weather", "out_of_scope")]                  # missed either way
-    rows = [row("order_status", 0.9),
-            row("order_status", 0.9, sim=0.4),
-            row("order_status", 0.2),
-            row("cancel_order", 0.9),
-            row("opening_hours", 0.9, sim=0.2),
-            row("chitchat", 0.9),
-            row("help", 0.9)]
-    scored = heldout.score(messages, rows, SETTINGS)
-    assert scored["n_scripted"] == 4 and scored["n_oos"] == 3
-    assert scored["counts"]["with gate"] == {"scripted_right": 1, "scripted_to_generator": 2,
-                                             "oos_to_generator": 2}
-    assert scored["counts"]["without gate"] == {"scripted_right": 2,
-                                                "scripted_to_generator": 1,
-                                                "oos_to_generator": 1}
-    assert [c["text"] for c in scored["changed"]] == ["odd order question", "capital of france"]
-    assert scored["changed"][1]["without"] == "opening_hours"
-    # A gate at 0.3 catches only the 0.2 one; at 0.8 every message with sim 0.4 too.
-    assert scored["sweep"]["0.3"]["oos_to_generator"] == 2
-    assert scored["sweep"]["0.3"]["scripted_right"] == 2
-    assert scored["sweep"]["0.45"]["scripted_right"] == 1
-    assert set(scored["sweep"]) == {str(s) for s in heldout.GATE_THRESHOLDS}
+                ("how long do refunds take", "policy_question"),  # help center: right
+                ("can I pick it up", "policy_question"),      # a form: wrong
+                ("capital of france", "out_of_scope"),        # fell back: right
+                ("tell me a joke", "out_of_scope"),           # chitchat is open: right
+                ("weather", "out_of_scope")]                  # scripted: wrong
+    rows = [row("order_status"), row("cancel_order"), row("policy_question"),
+            row("order_status"), row("nlu_fallback", "help", sim=0.2), row("chitchat"),
+            row("help", sim=0.45)]
+    rules = {"0.0": {"confidence": 0.0, "similarity": -1.0},
+             "0.5": {"confidence": 0.5, "similarity": 0.5}}
+    scored = heldout.score(messages, rows, OPEN, rules)
+    assert scored["counts"] == {"scripted": [1, 2], "out_of_scope": [2, 3], "policy": [1, 2]}
+    assert [w["text"] for w in scored["wrong"]] == ["cancel it", "can I pick it up", "weather"]
+    # q = 0: nothing falls back, so "capital of france" goes to help; q = 0.5 catches "weather".
+    assert scored["sweep"]["0.0"]["out_of_scope"] == [1, 3]
+    assert scored["sweep"]["0.5"]["out_of_scope"] == [3, 3]
     with pytest.raises(ValueError, match="out-of-scope"):
-        heldout.score(messages[:4], rows[:4], SETTINGS)
+        heldout.score(messages[:2], rows[:2], OPEN)
+
+
+def test_a_safety_intent_set_after_the_classifier_is_never_re_decided():
+    safety = {"final": "abuse", "oos": {"intent": "feedback", "confidence": 0.1,
+                                        "similarity": 0.1}}
+    assert heldout.final_at(safety, {"confidence": 0.5, "similarity": 0.5}) == "abuse"
+    assert heldout.final_at(row("nlu_fallback", "help", sim=0.2), {"confidence": 0.0,
+                                                                   "similarity": -1.0}) == "help"
+    assert heldout.final_at({"final": "greet", "oos": None}, {"confidence": 1.0,
+                                                              "similarity": 1.0}) == "greet"
 
 
 def test_report_is_a_fenced_section():
     scored = heldout.score([("a", "order_status"), ("b", "out_of_scope")],
-                           [row("order_status", 0.9),
-                            row("help", 0.9, sim=0.1)], SETTINGS)
-    section = heldout.report({"scored": scored, "settings": SETTINGS, "date": "2026-12-01",
-                              "machine": "m", "command": "python bench/nlu_heldout.py"})
+                           [row("order_status"), row("help", sim=0.1)], OPEN,
+                           {"0.1": {"confidence": 0.5, "similarity": 0.5}})
+    section = heldout.report({"scored": scored, "open_intents": OPEN, "shipped_q": 0.1,
+                              "thresholds": "confidence 0.5, similarity 0.5",
+                              "date": "2026-12-01", "machine": "m",
+                              "command": "python bench/nlu_heldout.py"})
     assert section.startswith(heldout.MARK) and section.endswith(heldout.MARK)
-    assert "| with gate | 1/1 (100%) | 0/1 (0%) | 1/1 (100%) |" in section
-    assert "| without gate | 1/1 (100%) | 0/1 (0%) | 0/1 (0%) |" in section
-    assert "| b | out_of_scope | help | 0.10 | help -> nlu_fallback |" in section
-    assert "| 0.6 (shipped) | 1/1 (100%) | 0/1 (0%) | 1/1 (100%) |" in section
+    assert "| scripted paraphrases routed to the right intent | 1/1 (100%) | >= 95% |" in section
+    assert "| out-of-scope questions reaching the generator | 0/1 (0%) | >= 90% |" in section
+    assert "| b | out_of_scope | help | 0.90 / 0.10 |" in section
+    assert "| 0.1 (shipped) | 1/1 (100%) | 1/1 (100%) | - |" in section
 
 
 @pytest.mark.slow
@@ -108,4 +112,6 @@ def test_harness_runs_on_the_trained_project(trained_model, tmp_path):
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     text = report.read_text()
     assert "kept" in text and text.count(heldout.MARK) == 2
-    assert re.search(r"\| with gate \| \d/1 \(\d+%\) \| \d/1 \(\d+%\) \| \d/1 \(\d+%\) \|", text)
+    assert re.search(r"\| scripted paraphrases routed to the right intent \| \d/1 \(\d+%\) \|",
+                     text)
+    assert "(shipped)" in text  # the sweep read the held-out scores from the archive

@@ -20,7 +20,7 @@ def test_self_harm(classifier, text):
 
 
 @pytest.mark.parametrize("text", [
-    "you are a stupid bot", "fuck you", "shut up", "you're an idiot",
+    "you are a stupid bot", "fuck you", "shut up", "you're an idiot", "you are the dumbest assistant",
     "I will find your staff and hurt them", "this is a piece of shit",
 ])
 def test_abuse(classifier, text):
