@@ -109,7 +109,7 @@ bench-nlu: install  ## Banking77 accuracy and out-of-scope recall, this pipeline
 bench-oos: install  ## out-of-scope scores compared on Banking77 (max-softmax, nearest example, energy, Mahalanobis, the shipped rule) + plot
 	$(BIN)/python bench/nlu_oos.py --data "$(BANKING77)" --per-intent 10 --runs 3 --report docs/benchmarks.md
 
-bench-nlu-cost: install  ## `rasa train nlu` time and parse ms on the project's data, this pipeline vs the DIET one before it
+bench-nlu-cost: install  ## `rasa train nlu` time and parse ms on the project's data: this pipeline vs rasa init's and the DIET one before it (about 20 min)
 	$(BIN)/python bench/nlu_cost.py --report docs/benchmarks.md
 
 bench-heldout: install $(MODEL)  ## the trained project on held-out messages: right intent, out-of-scope and policy questions to the generator, swept over the rule's q

@@ -1,9 +1,12 @@
-"""What the NLU pipeline costs on the project's own data, against an earlier pipeline.
+"""What the NLU pipeline costs on the project's own data, against other pipelines.
 
-    python bench/nlu_cost.py [--baseline c08a909:config.yml] [--report docs/benchmarks.md]
+    python bench/nlu_cost.py [--baseline default] [--baseline c08a909:config.yml]
+                             [--report docs/benchmarks.md]
 
-Side by side in one run, for the pipeline of config.yml and the baseline's (a
-``git show`` spec, by default the DIET pipeline shipped before issue 15):
+Side by side in one run, for the pipeline of config.yml and each baseline
+(``default``: the pipeline `rasa init` gives, Rasa's default config, which issue
+15's parse target is measured against; or a ``git show`` spec of a config.yml;
+both by default, the spec being the DIET pipeline shipped before issue 15):
 
 1. ``rasa train nlu --nlu data/nlu`` with an empty Rasa cache: wall time (s);
 2. every message of bench/data/nlu_heldout.yml parsed one at a time through
@@ -11,7 +14,8 @@ Side by side in one run, for the pipeline of config.yml and the baseline's (a
    one warm-up parse.
 
 Only the ``pipeline`` of each config is used (``rasa train nlu`` ignores the
-policies). Writes the ``<!-- nlu-cost -->`` section of ``--report``.
+policies). Writes the ``<!-- nlu-cost -->`` section of ``--report``. Takes
+about 20 min on 2 cores (each DIET pipeline trains for about 9 min).
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from importlib.resources import files
 from datetime import datetime
 from pathlib import Path
 
@@ -33,6 +38,24 @@ from bench.report import machine, write_section  # noqa: E402
 
 MARK = "<!-- nlu-cost -->"
 BASELINE = "c08a909:config.yml"  # the DIET pipeline (100 epochs) before issue 15
+DEFAULT = "default"  # what `rasa init` writes: no pipeline, so Rasa's default one
+SHIPPED = "config.yml"
+NAMES = {DEFAULT: "`rasa init`'s default", BASELINE: "DIET pipeline before issue 15"}
+
+
+def config_text(spec: str) -> str:
+    """The YAML of ``spec``: config.yml, ``default`` (Rasa's default pipeline) or a git spec.
+
+    Raises:
+        subprocess.CalledProcessError: if ``git show`` does not know the spec.
+    """
+    if spec == SHIPPED:
+        return (ROOT / "config.yml").read_text()
+    if spec == DEFAULT:
+        # The config Rasa fills in when config.yml has no pipeline (rasa init's).
+        return (files("rasa.engine.recipes") / "config_files" / "default_config.yml").read_text()
+    return subprocess.run(["git", "show", spec], cwd=ROOT, check=True,
+                          capture_output=True, text=True).stdout
 
 
 def measure(config: Path, out: Path, name: str, texts) -> dict:
@@ -49,35 +72,42 @@ def measure(config: Path, out: Path, name: str, texts) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--baseline", default=BASELINE, help="git show spec of a config.yml")
+    parser.add_argument("--baseline", action="append", metavar="default|REV:PATH",
+                        help=f"default, or a git show spec of a config.yml; repeatable "
+                             f"(default: {DEFAULT} and {BASELINE})")
     parser.add_argument("--report", type=Path)
     args = parser.parse_args()
-    baseline_text = subprocess.run(["git", "show", args.baseline], cwd=ROOT, check=True,
-                                   capture_output=True, text=True).stdout
+    baselines = args.baseline or [DEFAULT, BASELINE]
     texts = [t for t, _ in read_messages(DEFAULT_NLU)]
     tmp = Path(tempfile.mkdtemp(prefix="nlu-cost-"))
     results = {}
-    for name, text in (("baseline", baseline_text), ("shipped", (ROOT / "config.yml").read_text())):
-        config = yaml.safe_load(text)
-        path = tmp / f"{name}.yml"
-        path.write_text(yaml.safe_dump({k: config[k] for k in
-                                        ("recipe", "language", "assistant_id", "pipeline")}))
-        print(f"training the {name} pipeline ...", flush=True)
-        results[name] = measure(path, tmp, name, texts)
-    b, s = results["baseline"], results["shipped"]
+    for k, spec in enumerate(baselines + [SHIPPED]):
+        config = yaml.safe_load(config_text(spec)) or {}
+        path = tmp / f"p{k}.yml"
+        path.write_text(yaml.safe_dump({"recipe": "default.v1", "language": "en",
+                                        "assistant_id": "bench",
+                                        "pipeline": config.get("pipeline")}))
+        print(f"training {spec} ...", flush=True)
+        results[spec] = measure(path, tmp, f"p{k}", texts)
+    s = results[SHIPPED]
+    rows = "\n".join(
+        f"| {figure} | " + " | ".join(f"{results[b][key]:{fmt}}" for b in baselines)
+        + f" | {s[key]:{fmt}} | " + " | ".join(f"{s[key] / results[b][key]:.2f}"
+                                               for b in baselines) + " |"
+        for figure, key, fmt in (("`rasa train nlu`, s", "train_s", ".0f"),
+                                 ("parse, ms per message, median", "p50", ".1f"),
+                                 ("parse, ms per message, p95", "p95", ".1f")))
+    names = [NAMES.get(b, f"`{b}`") for b in baselines]
     section = f"""{MARK}
 ## NLU cost on the project's data (issue 15)
 
 Command: `{" ".join(["python bench/nlu_cost.py"] + sys.argv[1:])}` ({datetime.now():%Y-%m-%d};
 {machine()}). `rasa train nlu --nlu data/nlu` with an empty cache, then the
-{len(texts)} messages of bench/data/nlu_heldout.yml parsed one at a time; baseline:
-`git show {args.baseline}` (DIET, 100 epochs, with the nearest-example gate).
+{len(texts)} messages of bench/data/nlu_heldout.yml parsed one at a time.
 
-| figure | baseline | shipped (config.yml) | shipped / baseline |
-|---|---|---|---|
-| `rasa train nlu`, s | {b["train_s"]:.0f} | {s["train_s"]:.0f} | {s["train_s"] / b["train_s"]:.2f} |
-| parse, ms per message, median | {b["p50"]:.1f} | {s["p50"]:.1f} | {s["p50"] / b["p50"]:.2f} |
-| parse, ms per message, p95 | {b["p95"]:.1f} | {s["p95"]:.1f} | {s["p95"] / b["p95"]:.2f} |
+| figure | {" | ".join(names)} | shipped (config.yml) | {" | ".join(f"shipped / {n}" for n in names)} |
+|---|{"---|" * (2 * len(names) + 1)}
+{rows}
 {MARK}"""
     print(section)
     if args.report:

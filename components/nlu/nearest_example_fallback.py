@@ -61,6 +61,8 @@ from rasa.shared.nlu.constants import (INTENT, INTENT_NAME_KEY, INTENT_RANKING_K
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from components.nlu.sentence_featurizer import unit_sentence_vector
+
 logger = logging.getLogger(__name__)
 
 OUTPUT_KEY = "nearest_example"
@@ -146,15 +148,6 @@ class NearestExampleFallback(GraphComponent):
         """An untrained component (Rasa calls this before ``train``)."""
         return cls(config, model_storage, resource)
 
-    def _sentence_vector(self, message: Message) -> Optional[np.ndarray]:
-        """The message's sentence features, unit length, float32 (D,); None without any."""
-        _, sentence = message.get_dense_features(TEXT, self._config["featurizers"] or None)
-        if sentence is None:
-            return None
-        vector = np.asarray(sentence.features, dtype=np.float32).reshape(-1)  # (D,)
-        norm = float(np.linalg.norm(vector))
-        return vector / norm if norm > 0 else None
-
     def train(self, training_data: TrainingData) -> Resource:
         """Stores the sentence embedding of every intent example.
 
@@ -165,7 +158,7 @@ class NearestExampleFallback(GraphComponent):
         """
         vectors, intents = [], []
         for example in training_data.intent_examples:
-            vector = self._sentence_vector(example)
+            vector = unit_sentence_vector(example, self._config["featurizers"])
             if vector is not None:
                 vectors.append(vector)
                 intents.append(example.get(INTENT))
@@ -206,7 +199,9 @@ class NearestExampleFallback(GraphComponent):
                    if r.get(INTENT_NAME_KEY) != DEFAULT_NLU_FALLBACK_INTENT_NAME]
         top = (ranking[0] if ranking else message.get(INTENT) or {}).get(INTENT_NAME_KEY)
         examples = self._by_intent.get(top)
-        vector = self._sentence_vector(message) if examples is not None else None
+        if examples is None:
+            return None
+        vector = unit_sentence_vector(message, self._config["featurizers"])
         if vector is None:
             return None
         return {"intent": top, "similarity": float(np.max(examples @ vector))}  # (n_i,)

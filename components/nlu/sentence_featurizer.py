@@ -26,7 +26,7 @@ forward pass of a 22.7M-parameter encoder, a few ms on 2 CPU cores.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Sequence, Text, Type
+from typing import Any, Dict, List, Optional, Sequence, Text, Type
 
 import numpy as np
 from rasa.engine.graph import ExecutionContext, GraphComponent
@@ -163,3 +163,21 @@ def _align(pieces: np.ndarray, offsets: np.ndarray, tokens: Sequence[Token]) -> 
         if hit.any():
             out[i] = pieces[hit].mean(axis=0)
     return out
+
+
+def unit_sentence_vector(message: Message,
+                         featurizers: Optional[Sequence[str]]) -> Optional[np.ndarray]:
+    """The message's dense sentence features, unit length, float32 (D,).
+
+    Args:
+        featurizers: aliases of the dense featurizers to read; None or empty = all.
+
+    Returns:
+        None when the message has no sentence features, or they are all zero.
+    """
+    _, sentence = message.get_dense_features(TEXT, list(featurizers or []) or None)
+    if sentence is None:
+        return None
+    vector = np.asarray(sentence.features, dtype=np.float32).reshape(-1)  # (D,)
+    norm = float(np.linalg.norm(vector))
+    return vector / norm if norm > 0 else None

@@ -36,6 +36,29 @@ def test_the_held_out_messages_are_new_and_cover_every_scripted_intent():
     assert scripted <= {intent for _, intent in messages}
 
 
+# A held-out message of 3+ words and a training example this close (cosine of
+# their all-MiniLM-L6-v2 embeddings) are the same sentence reworded by a word or
+# two ("which items cant be returned"); below it they are paraphrases. One-word and
+# two-word messages ("hello") are left out: they cannot be reworded.
+NEAR_COPY = 0.92
+
+
+def test_no_training_example_is_a_near_copy_of_a_held_out_message():
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    from components.nlu import minilm
+
+    held = [text for text, _ in heldout.read_messages(heldout.DEFAULT_NLU)
+            if len(text.split()) >= 3]
+    train = [m.get("text") for m in load_data(str(ROOT / "data" / "nlu")).intent_examples]
+    model = minilm.load()
+    cosines = (model.encode(held, normalize_embeddings=True)
+               @ model.encode(train, normalize_embeddings=True).T)  # (H, T)
+    copies = [(held[i], train[j], round(float(cosines[i, j]), 3))
+              for i, j in zip(*(cosines >= NEAR_COPY).nonzero())]
+    assert not copies, f"training examples that copy held-out messages: {copies}"
+
+
 def test_open_intents_are_read_from_config_yml():
     config = yaml.safe_load((ROOT / "config.yml").read_text())
     policy = next(p for p in config["policies"] if p["name"].endswith("GPTPolicy"))
