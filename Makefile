@@ -7,6 +7,7 @@ RASA   := $(BIN)/rasa
 MODEL  := models/kestrel.tar.gz
 # Banking77 for `make bench-nlu`, read in place (never copied into the repo).
 BANKING77 ?= ../shared/datasets/banking77
+ADVISORY_DB ?= ../shared/datasets/pypa-advisory-db
 # Everything `rasa train` reads, and nothing else: the configuration, the
 # training data, and the code of the pipeline components, the policy and the
 # generator it trains. Editing a channel, the NLG, the tracker store or the
@@ -24,8 +25,10 @@ export PYTHONPATH := $(CURDIR)
 export SLACK_BOT_TOKEN ?=
 export SLACK_SIGNING_SECRET ?=
 export SLACK_CHANNEL ?=
+# empty: each Slack event_id is handled once per server; scale-out sets a redis:// URL.
+export SLACK_DEDUPE_URL ?=
 
-.PHONY: help chat install db train actions shell serve webchat help-pages scale-out test test-fast lint validate audit clean \
+.PHONY: help chat install db train actions shell serve webchat help-pages scale-out test test-fast lint validate audit audit-online clean \
         export review dataset finetune evaluate promote rollback analytics bench bench-train \
         bench-generator bench-feedback bench-nlu bench-oos bench-nlu-cost bench-heldout bench-throughput bench-load bench-answers \
         bench-grounding bench-passages
@@ -138,7 +141,10 @@ bench-generator: install $(MODEL)  ## generator size, reply latency, event-loop 
 bench-feedback: install $(MODEL)  ## time and peak RSS of export and fine-tune on 10,000 conversations
 	$(BIN)/python bench/feedback_scale.py --conversations 10000 --archive $(MODEL) --report docs/benchmarks.md
 
-audit:  ## pip-audit over the locked dependencies, from its own venv (needs a reachable vulnerability database; docs/security.md)
+audit: install  ## the locked dependencies against the offline PyPA Advisory Database snapshot (ADVISORY_DB=path); fails on a finding docs/security.md does not explain
+	$(BIN)/python scripts/audit.py --db $(ADVISORY_DB)
+
+audit-online:  ## pip-audit over the locked dependencies, from its own venv (needs a reachable vulnerability database; docs/security.md)
 	test -x .venv-audit/bin/pip-audit || { python3.11 -m venv .venv-audit && \
 	  .venv-audit/bin/pip install --quiet pip-audit==2.10.1; }
 	.venv-audit/bin/pip-audit --requirement constraints.txt --no-deps --disable-pip

@@ -20,6 +20,8 @@ RATING_SLOT = "reply_rating"
 HELPFUL = "helpful"
 NOT_HELPFUL = "not_helpful"
 RATINGS = (("Helpful", HELPFUL), ("Not helpful", NOT_HELPFUL))  # (button title, rating)
+# The rating invitation `rasa shell` prints instead of the buttons' menu.
+RATING_PROMPT_RESPONSE = "utter_rating_prompt"
 # The key of a bot event's metadata that holds a GenerationRecord.
 GENERATION_KEY = "generation"
 

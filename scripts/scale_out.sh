@@ -23,6 +23,8 @@ export TRACKER_STORE_URL=${TRACKER_STORE_URL:-postgresql://postgres@127.0.0.1:54
 export ACTION_SERVER_URL=${ACTION_SERVER_URL:-http://127.0.0.1:5055/webhook}
 export REDIS_HOST=${REDIS_HOST:-127.0.0.1} REDIS_PORT=${REDIS_PORT:-6379}
 export REDIS_DB=${REDIS_DB:-0} REDIS_PASSWORD=${REDIS_PASSWORD:-}
+# Slack deliveries of one event_id, whichever replica they reach, are handled once.
+export SLACK_DEDUPE_URL=${SLACK_DEDUPE_URL:-redis://${REDIS_PASSWORD:+:$REDIS_PASSWORD@}$REDIS_HOST:$REDIS_PORT/$REDIS_DB}
 export RABBITMQ_HOST=${RABBITMQ_HOST:-127.0.0.1} RABBITMQ_USER=${RABBITMQ_USER:-guest}
 export RABBITMQ_PASSWORD=${RABBITMQ_PASSWORD:-guest}
 var=$(pwd)/var/scale-out

@@ -48,7 +48,31 @@ def wait_until_up(url: str, proc: subprocess.Popen, log: Path, seconds: float) -
 
 
 # credentials.yml reads these; empty leaves the Slack channel off, as the Makefile does.
-SLACK_VARS = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_CHANNEL")
+SLACK_VARS = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_CHANNEL", "SLACK_DEDUPE_URL")
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def start_service(command: list, port: int, name: str, seconds: int = 90) -> None:
+    """Starts a machine service (the commands of the machine page) if its port is closed."""
+    if port_open(port):
+        return
+    subprocess.run(command, check=False, capture_output=True)
+    deadline = time.monotonic() + seconds
+    while not port_open(port):
+        if time.monotonic() > deadline:
+            pytest.fail(f"{name} is not listening on {port} and could not be started.")
+        time.sleep(1)
+
+
+def start_redis() -> None:
+    """The machine's Redis on 127.0.0.1:6379, started if it is down."""
+    start_service(["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1",
+                   "--port", "6379", "--save", "", "--appendonly", "no"], 6379, "Redis")
 
 
 def rasa_env(**extra: str) -> dict:

@@ -10,6 +10,7 @@ import subprocess
 import pytest
 import sqlalchemy as sa
 
+from shared_names import RATING_PROMPT_RESPONSE
 from tests.e2e_fixtures import RASA, ROOT, Chat, rasa_env
 
 pytestmark = pytest.mark.slow
@@ -116,8 +117,9 @@ def test_data_validates(tmp_path):
     "not used in any story or rule", although forms send `utter_ask_<slot>`
     (RasaHQ/rasa#4417) and custom actions send others (RasaHQ/rasa#4200). Those,
     and only those, are tolerated: the form questions, the responses the custom
-    actions send (found in actions/ by tests/actions/test_responses.py), and the one
-    sent when a custom action fails (components/rasa_patches/action_fallback.py).
+    actions send (found in actions/ by tests/actions/test_responses.py), the one
+    sent when a custom action fails (components/rasa_patches/action_fallback.py), and
+    the rating line `rasa shell` prints (components/rasa_patches/shell_ratings.py).
     """
     from tests.actions.test_responses import responses_sent_by_actions
 
@@ -126,7 +128,7 @@ def test_data_validates(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     warnings = [line for line in (proc.stdout + proc.stderr).splitlines()
                 if "UserWarning" in line and "/rasa/" in line and "pkg_resources" not in line]
-    sent_by_actions = ("'utter_ask_", "'utter_service_unavailable'",
+    sent_by_actions = ("'utter_ask_", "'utter_service_unavailable'", f"'{RATING_PROMPT_RESPONSE}'",
                        *(f"'{name}'" for name in responses_sent_by_actions()))
     unexpected = [w for w in warnings
                   if not any(f"The utterance {name}" in w for name in sent_by_actions)]

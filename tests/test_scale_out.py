@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -29,7 +28,7 @@ import sqlalchemy as sa
 from tests.conftest import new_postgres_database
 from bench.conversations import SCALE_OUT_SCRIPT, bot_texts, post_message
 from shared_names import GENERATION_KEY, GenerationRecord
-from tests.e2e_fixtures import ROOT, free_port, rasa_server
+from tests.e2e_fixtures import ROOT, free_port, port_open, rasa_server, start_redis, start_service
 
 pytestmark = pytest.mark.slow
 
@@ -40,30 +39,11 @@ QUEUE = "kestrel_events"
 SCRIPT = SCALE_OUT_SCRIPT
 
 
-def _port_open(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(1)
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _start(command: list, port: int, name: str, seconds: int = 90) -> None:
-    """Starts a machine service (the commands of the machine page) if its port is closed."""
-    if _port_open(port):
-        return
-    subprocess.run(command, check=False, capture_output=True)
-    deadline = time.monotonic() + seconds
-    while not _port_open(port):
-        if time.monotonic() > deadline:
-            pytest.fail(f"{name} is not listening on {port} and could not be started.")
-        time.sleep(1)
-
-
 @pytest.fixture(scope="module")
 def redis_db():
     import redis
 
-    _start(["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1", "--port",
-            "6379", "--save", "", "--appendonly", "no"], 6379, "Redis")
+    start_redis()
     client = redis.Redis(host="127.0.0.1", port=6379, db=REDIS_DB)
     client.flushdb()
     yield client
@@ -89,7 +69,7 @@ def queued_events(purge: bool = False) -> int:
 
 @pytest.fixture(scope="module")
 def rabbitmq():
-    _start(["rabbitmq-server", "-detached"], 5672, "RabbitMQ", seconds=120)
+    start_service(["rabbitmq-server", "-detached"], 5672, "RabbitMQ", seconds=120)
     queued_events(purge=True)
     yield
     queued_events(purge=True)
@@ -213,7 +193,7 @@ def test_nginx_spreads_one_conversation_over_both_servers(replicas, pg_database,
                             stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 20
-        while not _port_open(port):
+        while not port_open(port):
             assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
             time.sleep(0.2)
         sender = f"nginx-{uuid.uuid4().hex[:6]}"
@@ -238,10 +218,6 @@ def test_nginx_spreads_one_conversation_over_both_servers(replicas, pg_database,
 
 
 # --- Faults. Each leaves the services running again, whatever happens.
-
-def _redis_start() -> None:
-    _start(["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1", "--port",
-            "6379", "--save", "", "--appendonly", "no"], 6379, "Redis")
 
 
 def _post_turns(servers, sender: str, texts: list, statuses: list) -> list:
@@ -270,10 +246,10 @@ def test_redis_down_refuses_with_503_and_corrupts_nothing(replicas, pg_database,
     stored_before = stored(pg_database, sender)
     subprocess.run(["redis-cli", "-p", "6379", "shutdown", "nosave"], capture_output=True)
     try:
-        assert not _port_open(6379)
+        assert not port_open(6379)
         during = _post_turns(replicas, sender, SCRIPT[3:5], statuses)
     finally:
-        _redis_start()
+        start_redis()
     # Documented behaviour (README, "Scale-out"): without the lock store no message is
     # handled; the client gets 503 with an error, and the conversation is untouched.
     assert [s for _, s, _ in during] == [503, 503], during

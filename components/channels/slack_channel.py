@@ -9,6 +9,8 @@ credentials.yml::
       use_threads: true              # answer in the thread of the customer's message
       errors_ignore_retry: [http_timeout]  # Slack retries of this kind get 201, unprocessed
       max_body_bytes: 1048576        # 1 MiB; larger bodies get 413
+      dedupe_url: ${SLACK_DEDUPE_URL}  # empty: in memory; redis://host:port/db across replicas
+      # dedupe_ttl_s: 3600             # seconds an event id is remembered
       # api_url: http://127.0.0.1:9000/api/  # a Slack-compatible Web API (tests use a fake)
 
 Same URL and protocol as Rasa's own ``slack`` channel (``POST
@@ -24,6 +26,9 @@ interactive payload of a button press. What it does not do:
   here they get 400 (checked after the signature, so only Slack sees why);
 - any other signed content type got 200; here it gets 415;
 - a body over ``max_body_bytes`` gets 413 before anything else is read;
+- every delivery of an ``event_id`` after the first, for any retry reason and on
+  any replica, gets 200 with ``X-Slack-No-Retry: 1`` and is not handled again
+  (``components.channels.dedupe``); Rasa handled retries of other reasons twice;
 - with ``slack_signing_secret`` empty Rasa refuses to start the whole server;
   here the server starts and the Slack webhook answers 503 saying what to set,
   so a deployment without Slack only has to leave the variables empty;
@@ -42,6 +47,7 @@ escaping (https://api.slack.com/reference/surfaces/formatting#escaping).
 """
 from __future__ import annotations
 
+import json
 import logging
 import re
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
@@ -55,6 +61,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
+from components.channels.dedupe import DEFAULT_TTL_S, EventIds, event_ids
 from components.channels.limits import (DEFAULT_MAX_BODY_BYTES, Problem,
                                         RequestRefusedError, body_limit, check_body_size,
                                         check_media_type, decode_utf8, error_response,
@@ -173,6 +180,14 @@ def _check_interactive(fields: Dict[str, List[str]]) -> None:
             raise RequestRefusedError(400, f"`payload.{key}` has to be an object.")
 
 
+def _event_id(content_type: str, body: bytes) -> Optional[str]:
+    """The ``event_id`` of an Events API callback (a checked body), or None."""
+    if not content_type.lower().startswith("application/json"):
+        return None  # an interactive payload (a button press) has no event id
+    event_id = json.loads(body).get("event_id")
+    return event_id if isinstance(event_id, str) and event_id else None
+
+
 class SlackInput(RasaSlackInput):
     """Rasa's SlackInput with the checks and formatting of the module docstring."""
 
@@ -181,7 +196,8 @@ class SlackInput(RasaSlackInput):
         """Rasa's Slack credentials plus ``api_url`` and ``max_body_bytes`` (bytes).
 
         Raises:
-            ValueError: if ``max_body_bytes`` is not a positive integer.
+            ValueError: if ``max_body_bytes`` is not a positive integer, or
+                ``dedupe_url`` / ``dedupe_ttl_s`` is invalid (``dedupe.event_ids``).
         """
         if not credentials:
             cls.raise_missing_credentials_exception()
@@ -189,11 +205,14 @@ class SlackInput(RasaSlackInput):
         channel.api_url = credentials.get("api_url") or None
         channel.max_body_bytes = body_limit(
             credentials.get("max_body_bytes", DEFAULT_MAX_BODY_BYTES), "slack channel")
+        channel.event_ids = event_ids(credentials.get("dedupe_url"),
+                                      float(credentials.get("dedupe_ttl_s", DEFAULT_TTL_S)))
         return channel
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.api_url: Optional[Text] = None
         self.max_body_bytes = DEFAULT_MAX_BODY_BYTES
+        self.event_ids: EventIds = event_ids(None)
         super().__init__(*args, **kwargs)
 
     def _validate_credentials(self) -> None:
@@ -229,10 +248,17 @@ class SlackInput(RasaSlackInput):
             if not self.is_request_from_slack_authentic(request):
                 return None  # Rasa's handler answers 400, as its documentation says
             problem = request_error(request.headers.get("content-type", ""), body)
-            if problem is None:
+            if problem is not None:
+                status, message = problem
+                logger.warning("Refused a signed Slack request (%d): %s", status, message)
+                return error_response(status, message)
+            event_id = _event_id(request.headers.get("content-type", ""), body)
+            if event_id is None or await self.event_ids.claim(event_id):
                 return None
-            status, message = problem
-            logger.warning("Refused a signed Slack request (%d): %s", status, message)
-            return error_response(status, message)
+            logger.info("Slack delivered event %s again (retry %s, reason %s): acknowledged, "
+                        "not handled again.", event_id,
+                        request.headers.get(self.retry_num_header, "-"),
+                        request.headers.get(self.retry_reason_header, "-"))
+            return HTTPResponse(status=200, headers={"X-Slack-No-Retry": "1"})
 
         return blueprint

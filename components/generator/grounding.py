@@ -247,11 +247,13 @@ def check(reply: str, sources: Iterable[str]) -> Verdict:
 
 
 def best_sentences(question_vector, sentences: Sequence[str], sentence_vectors,
-                   max_sentences: int = 2, max_chars: int = 320) -> List[str]:
+                   max_sentences: int = 2, max_chars: int = 320, bonus=None) -> List[str]:
     """The sentences most similar to the question, in their original order.
 
     ``question_vector``: shape (dim,); ``sentence_vectors``: shape (len(sentences),
     dim), both L2-normalised, so the dot product is the cosine similarity.
+    ``bonus``: optional, shape (len(sentences),), added to each sentence's cosine
+    (the answer path adds how well the sentence's section matches the question).
     Keeps at most ``max_sentences`` whose total length fits ``max_chars``
     (characters); the best one is always kept.
     """
@@ -260,6 +262,8 @@ def best_sentences(question_vector, sentences: Sequence[str], sentence_vectors,
     if not sentences:
         return []
     scores = np.asarray(sentence_vectors) @ np.asarray(question_vector)
+    if bonus is not None:
+        scores = scores + np.asarray(bonus)
     chosen, length = [], 0
     for i in np.argsort(-scores, kind="stable")[:max_sentences]:
         if chosen and length + len(sentences[i]) + 1 > max_chars:

@@ -21,10 +21,14 @@ al. 2019) lowered article hit@1 from 70% to 59%, and appended to the passage tex
 from 70% to 67%: short questions of other articles outranked the right passage.
 
 The index is a folder: ``passages.json``, ``embeddings.npy`` (float32, (N, 384),
-L2-normalised) and the bm25s index. ``rasa train`` writes it into the model
-archive (the GPT policy), so every replica serves the same read-only index. The
-encoder is passed in (``Encoder``), so this module imports neither Rasa nor the
-sentence-transformers stack.
+L2-normalised), the bm25s index, and what the extractive answer reads, embedded
+once at build time instead of on every answer: ``headings.npy`` (float32, (N, 384):
+each passage's heading, or its article's title for an opening paragraph),
+``sentences.json`` (``[passage row, sentence]`` for every sentence of every passage,
+``grounding.split_sentences``) and ``sentence_embeddings.npy`` (float32, (M, 384)).
+``rasa train`` writes it into the model archive (the GPT policy), so every replica
+serves the same read-only index. The encoder is passed in (``Encoder``), so this
+module imports neither Rasa nor the sentence-transformers stack.
 """
 from __future__ import annotations
 
@@ -32,10 +36,11 @@ import json
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from components.generator.grounding import split_sentences
 from components.generator.knowledge import Passage
 
 # texts -> float32 array of shape (len(texts), dim), each row L2-normalised
@@ -45,7 +50,24 @@ RRF_K = 60  # Cormack et al. 2009, the constant of reciprocal rank fusion
 CANDIDATES = 50  # passages each ranker contributes to the fusion
 MAX_QUERY_CHARS = 1000  # longer questions are cut before encoding (MiniLM reads 256 word pieces)
 PASSAGES_FILE, EMBEDDINGS_FILE, BM25_DIR = "passages.json", "embeddings.npy", "bm25"
+HEADINGS_FILE, SENTENCES_FILE = "headings.npy", "sentences.json"
+SENTENCE_EMBEDDINGS_FILE = "sentence_embeddings.npy"
+# Part of the GPT policy's training-cache key: raise it when the folder's files change,
+# so that `rasa train` rebuilds an index that an older version wrote.
+INDEX_FORMAT = 2
 WORD = re.compile(r"\w+", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class ArticleText:
+    """An article's passages and sentences with their embeddings (all L2-normalised)."""
+
+    rows: List[int]  # indices into Retriever.passages, in article order
+    section_vectors: np.ndarray  # (len(rows), dim): the passages' index embeddings
+    heading_vectors: np.ndarray  # (len(rows), dim)
+    sentences: List[str]  # every sentence of the article, in order
+    sentence_rows: List[int]  # for each sentence, its position in ``rows``
+    sentence_vectors: np.ndarray  # (len(sentences), dim)
 
 
 @dataclass(frozen=True)
@@ -85,15 +107,34 @@ class Retriever:
     """
 
     def __init__(self, passages: Sequence[Passage], embeddings: np.ndarray, bm25,
-                 encoder: Encoder) -> None:
-        """Wraps a built index. ``embeddings``: float32, shape (len(passages), dim)."""
-        if len(passages) != embeddings.shape[0]:
-            raise ValueError(f"{len(passages)} passages but {embeddings.shape[0]} embeddings; "
-                             f"rebuild the index with `rasa train`.")
+                 encoder: Encoder, headings: np.ndarray,
+                 sentences: Sequence[Tuple[int, str]], sentence_embeddings: np.ndarray) -> None:
+        """Wraps a built index. ``embeddings`` and ``headings``: float32, shape
+        (len(passages), dim); ``sentences``: (passage row, sentence) pairs;
+        ``sentence_embeddings``: float32, shape (len(sentences), dim).
+
+        Raises:
+            ValueError: if the arrays do not match the passages or sentences.
+        """
+        if not len(passages) == embeddings.shape[0] == headings.shape[0] or \
+                len(sentences) != sentence_embeddings.shape[0]:
+            raise ValueError(f"{len(passages)} passages and {len(sentences)} sentences but "
+                             f"{embeddings.shape[0]} / {headings.shape[0]} / "
+                             f"{sentence_embeddings.shape[0]} embeddings; rebuild the index "
+                             f"with `rasa train`.")
         self.passages = list(passages)
         self.embeddings = embeddings
         self.bm25 = bm25
         self.encoder = encoder
+        self.headings = headings
+        self.sentences = [(int(row), text) for row, text in sentences]
+        self.sentence_embeddings = sentence_embeddings
+        self._rows_by_slug: Dict[str, List[int]] = {}
+        for i, passage in enumerate(self.passages):
+            self._rows_by_slug.setdefault(passage.slug, []).append(i)
+        self._sentences_by_row: Dict[int, List[int]] = {}
+        for j, (row, _) in enumerate(self.sentences):
+            self._sentences_by_row.setdefault(row, []).append(j)
 
     @classmethod
     def build(cls, passages: Sequence[Passage], encoder: Encoder) -> "Retriever":
@@ -110,7 +151,10 @@ class Retriever:
         embeddings = np.asarray(encoder(texts), dtype=np.float32)
         bm25 = bm25s.BM25()
         bm25.index([tokenize(t) for t in texts], show_progress=False)
-        return cls(passages, embeddings, bm25, encoder)
+        headings = np.asarray(encoder([p.heading or p.title for p in passages]), dtype=np.float32)
+        sentences = [(i, s) for i, p in enumerate(passages) for s in split_sentences(p.text)]
+        sentence_embeddings = np.asarray(encoder([s for _, s in sentences]), dtype=np.float32)
+        return cls(passages, embeddings, bm25, encoder, headings, sentences, sentence_embeddings)
 
     def save(self, folder: Path) -> None:
         """Writes the index into ``folder`` (created if missing)."""
@@ -121,6 +165,10 @@ class Retriever:
             encoding="utf-8")
         np.save(folder / EMBEDDINGS_FILE, self.embeddings)
         self.bm25.save(str(folder / BM25_DIR))
+        np.save(folder / HEADINGS_FILE, self.headings)
+        (folder / SENTENCES_FILE).write_text(json.dumps(self.sentences, ensure_ascii=False),
+                                             encoding="utf-8")
+        np.save(folder / SENTENCE_EMBEDDINGS_FILE, self.sentence_embeddings)
 
     @classmethod
     def load(cls, folder: Path, encoder: Encoder) -> "Retriever":
@@ -135,10 +183,14 @@ class Retriever:
         passages = [Passage(**p) for p in
                     json.loads((folder / PASSAGES_FILE).read_text(encoding="utf-8"))]
         embeddings = np.load(folder / EMBEDDINGS_FILE)
-        if not (folder / BM25_DIR).is_dir():
-            raise FileNotFoundError(f"{folder / BM25_DIR} is missing; rebuild with `rasa train`.")
+        for name in (BM25_DIR, HEADINGS_FILE, SENTENCES_FILE, SENTENCE_EMBEDDINGS_FILE):
+            if not (folder / name).exists():
+                raise FileNotFoundError(f"{folder / name} is missing (an index of an older "
+                                        f"version?); rebuild with `rasa train`.")
         bm25 = bm25s.BM25.load(str(folder / BM25_DIR))
-        return cls(passages, embeddings, bm25, encoder)
+        sentences = json.loads((folder / SENTENCES_FILE).read_text(encoding="utf-8"))
+        return cls(passages, embeddings, bm25, encoder, np.load(folder / HEADINGS_FILE),
+                   sentences, np.load(folder / SENTENCE_EMBEDDINGS_FILE))
 
     def _bm25_scores(self, query: str) -> np.ndarray:
         tokens = tokenize(query)
@@ -189,6 +241,18 @@ class Retriever:
                     break
         return [Hit(self.passages[i], float(fused[i]), float(dense[i]), float(bm25[i]))
                 for i in best]
+
+    def article(self, slug: str) -> ArticleText:
+        """The article ``slug``'s passages and sentences, with their stored embeddings.
+
+        Raises:
+            KeyError: if no passage belongs to ``slug``.
+        """
+        rows = self._rows_by_slug[slug]
+        picked = [(k, j) for k, row in enumerate(rows) for j in self._sentences_by_row.get(row, [])]
+        return ArticleText(rows, self.embeddings[rows], self.headings[rows],
+                           [self.sentences[j][1] for _, j in picked], [k for k, _ in picked],
+                           self.sentence_embeddings[[j for _, j in picked]])
 
     def relevant(self, query: str, k: int, min_similarity: float) -> List[Hit]:
         """``search``, keeping only hits whose cosine similarity reaches ``min_similarity``."""

@@ -64,8 +64,8 @@ from components.generator.batching import RequestBatcher
 from components.generator.guardrails import postprocess
 from components.generator.prompt import Turn
 from components.nlg.config import NLGConfig, NLGConfigError
-from components.rasa_patches import action_fallback
-from shared_names import RATE_INTENT, RATINGS, GenerationRecord
+from components.rasa_patches import action_fallback, shell_ratings
+from shared_names import RATE_INTENT, RATING_PROMPT_RESPONSE, RATINGS, GenerationRecord
 
 logger = logging.getLogger(__name__)
 
@@ -139,9 +139,16 @@ class GenerativeNLG(TemplatedNaturalLanguageGenerator):
         # Rasa builds the NLG once per loaded endpoints.yml: the place to make a
         # failed custom action answer politely (components/rasa_patches/action_fallback.py).
         action_fallback.install(self.config.action_failure_response)
+        # ... and to print the rating invitation as text in `rasa shell`.
+        shell_ratings.install(self._rating_prompt)
         super().__init__(domain.responses if domain else {})
         self._pool: Optional[ThreadPoolExecutor] = None
         self._batcher: Optional[RequestBatcher] = None
+
+    def _rating_prompt(self) -> Optional[str]:
+        """The text of ``RATING_PROMPT_RESPONSE`` in the loaded domain, or None."""
+        variants = (self.responses or {}).get(RATING_PROMPT_RESPONSE) or [{}]
+        return variants[0].get("text")
 
     def _executor(self) -> ThreadPoolExecutor:
         # One worker: two concurrent decodes on 2 cores only slow each other.

@@ -134,8 +134,8 @@ class GPTPolicy(Policy):
         Without this, editing ``data/generator/`` or ``data/knowledge/`` would not
         retrain, because neither flows through Rasa's graph. An edited article
         re-runs only this policy: the generator comes back from its own cache
-        (its key leaves the articles out) and only the index is rebuilt.
-        SHA-256, hex.
+        (its key leaves the articles out) and only the index is rebuilt, as it is
+        after a change of ``retrieval.INDEX_FORMAT``. SHA-256, hex.
         """
         articles = config.get("knowledge")
         index = knowledge.fingerprint(articles) if articles and Path(articles).is_dir() else "-"
@@ -143,7 +143,7 @@ class GPTPolicy(Policy):
         bank = (hashlib.sha256(Path(written).read_bytes()).hexdigest()
                 if written and Path(written).is_file() else "-")
         return hashlib.sha256(f"{build.inputs_fingerprint(config)}|{articles}|{index}|"
-                              f"{written}|{bank}".encode()).hexdigest()
+                              f"{retrieval.INDEX_FORMAT}|{written}|{bank}".encode()).hexdigest()
 
     def train(
         self,

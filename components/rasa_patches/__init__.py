@@ -7,6 +7,9 @@ desk, and is idempotent; nothing is patched at import time. Who installs it:
   when the action server is down, instead of silence. Installed by
   ``GenerativeNLG`` (endpoints.yml ``nlg.action_failure_response``) because Rasa
   builds the NLG once per loaded endpoints.yml.
+- ``shell_ratings``: `rasa shell` prints a generated reply's rating buttons as a
+  text line (domain ``utter_rating_prompt``) instead of a menu that swallowed the
+  customer's next message. Installed by ``GenerativeNLG`` (same reason).
 - ``strict_failsafe``: ``FailSafeTrackerStore`` re-raises database errors instead
   of falling back to memory (a turn fails as a whole, never silently unsaved).
   Installed by ``URLSQLTrackerStore`` (endpoints.yml ``tracker_store``).

@@ -17,6 +17,7 @@ from typing import Dict, List, NamedTuple, Set
 import pytest
 
 import actions
+from shared_names import GPT_RESPONSE, RATING_PROMPT_RESPONSE
 
 ACTIONS_DIR = Path(actions.__file__).parent
 PLACEHOLDER = re.compile(r"{([^\n{}]+?)}")  # as rasa.core.nlg.interpolator reads them
@@ -27,9 +28,10 @@ RESERVED = {"text", "image", "json_message", "template", "response", "attachment
             "buttons", "elements", "custom", "quick_replies", "recipient_id", "timestamp",
             "utter_action", "domain_responses", "metadata"}
 # Responses neither the data nor the actions send: the GPT policy's (shared_names.GPT_RESPONSE,
-# filled by the NLG) and the one sent when the action server fails
-# (endpoints.yml: nlg.action_failure_response).
-SENT_BY_THE_RASA_SERVER = {"utter_gpt_reply", "utter_service_unavailable"}
+# filled by the NLG), the one sent when the action server fails
+# (endpoints.yml: nlg.action_failure_response) and the rating line `rasa shell` prints
+# (shared_names.RATING_PROMPT_RESPONSE).
+SENT_BY_THE_RASA_SERVER = {GPT_RESPONSE, "utter_service_unavailable", RATING_PROMPT_RESPONSE}
 
 
 class Sent(NamedTuple):

@@ -17,12 +17,13 @@ from typing import Dict, List
 import pytest
 import yaml
 
-from tests.e2e_fixtures import ROOT, rasa_server
+from tests.e2e_fixtures import ROOT, rasa_server, start_redis
 
 SLACK_TOKEN = "xoxb-test-0000-kestrel"
 SLACK_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 SLACK_CHANNEL = "C0SUPPORT"
 SLACK_ENTRY = "components.channels.slack_channel.SlackInput"
+SLACK_DEDUPE_URL = "redis://127.0.0.1:6379/0"
 
 
 class FakeSlackAPI(BaseHTTPRequestHandler):
@@ -68,12 +69,13 @@ def fake_slack():
 def channel_server(trained_model, action_server, fake_slack, webchat_page, tmp_path_factory):
     credentials = yaml.safe_load((ROOT / "credentials.yml").read_text())
     credentials[SLACK_ENTRY]["api_url"] = fake_slack["url"]
+    start_redis()  # Slack event ids are shared with a second replica (test_slack.py)
     env = {"SLACK_BOT_TOKEN": SLACK_TOKEN, "SLACK_SIGNING_SECRET": SLACK_SECRET,
-           "SLACK_CHANNEL": SLACK_CHANNEL}
+           "SLACK_CHANNEL": SLACK_CHANNEL, "SLACK_DEDUPE_URL": SLACK_DEDUPE_URL}
     page_origin = webchat_page.rsplit("/", 1)[0]  # the page's socket.io polling is CORS
     with rasa_server(trained_model, action_server["url"], tmp_path_factory.mktemp("channels"),
                      env=env, credentials=credentials, args=["--cors", page_origin]) as running:
-        yield running
+        yield {**running, "env": env, "credentials": credentials}
 
 
 @pytest.fixture(scope="session")

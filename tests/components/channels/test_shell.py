@@ -2,8 +2,9 @@
 
 The shell runs the session's trained model with the project's endpoints.yml
 (action server, GenerativeNLG, SQL tracker store on a temporary file) and
-credentials.yml. A scripted reply, a generated reply with its rating buttons
-(Rasa's shell shows buttons as a menu), and a rating picked in that menu.
+credentials.yml. A scripted reply, a generated reply with its rating invitation as
+a line of text (not Rasa's button menu), a next question typed straight away (answered,
+no rating stored), and a typed "yes" that rates the reply.
 """
 from __future__ import annotations
 
@@ -70,28 +71,49 @@ def shell(trained_model, action_server, tmp_path):
         tmux.kill()
 
 
+def ratings_in(tracker: str) -> list:
+    with sa.create_engine(tracker).connect() as conn:
+        rows = conn.execute(sa.text("select data from events where type_name = 'slot'")).all()
+    slots = [json.loads(r[0]) for r in rows]
+    return [s["value"] for s in slots if s["name"] == "reply_rating"]
+
+
+def user_texts(tracker: str) -> list:
+    with sa.create_engine(tracker).connect() as conn:
+        rows = conn.execute(sa.text("select data from events where type_name = 'user'")).all()
+    return [json.loads(r[0])["text"] for r in rows]
+
+
 def test_shell_scripted_generated_and_rated(shell):
     tmux, tracker = shell
+    prompt = responses("utter_rating_prompt")
     tmux.send("hello there", "Enter")
     wait_for(lambda: shown(tmux, responses("utter_greet")), what="the greeting", show=tmux.screen)
 
     mark = len(tmux.screen())
     tmux.send("do you sell gift cards?", "Enter")
-    # The answer (from the help center), then Rasa's button menu under it.
-    wait_for(lambda: "Not helpful" in tmux.screen()[mark:], what="the generated reply's menu",
-             show=tmux.screen)
-    screen = tmux.screen()
-    assert "Helpful" in screen
-    assert not any(t in screen[mark:] for t in responses("utter_gpt_reply")), "canned fallback"
+    # The answer (from the help center), then the rating invitation as a line of text.
+    wait_for(lambda: any(p in tmux.screen()[mark:] for p in prompt),
+             what="the generated reply's rating invitation", show=tmux.screen)
+    screen = tmux.screen()[mark:]
+    assert "Not helpful" not in screen, "Rasa's button menu is back"
+    assert not any(t in screen for t in responses("utter_gpt_reply")), "canned fallback"
 
-    tmux.send("Enter")  # the menu's first entry: "Helpful" (the menu then folds away)
+    # The customer ignores the invitation and asks the next question straight away.
+    mark = len(tmux.screen())
+    tmux.send("how do I clean the burr grinder on the coffee machine?", "Enter")
+    wait_for(lambda: any(p in tmux.screen()[mark:] for p in prompt)
+             or shown(tmux, responses("utter_rating_thanks")),
+             what="the answer to the next question", show=tmux.screen)
+    assert not shown(tmux, responses("utter_rating_thanks")), "the question was taken as a rating"
+    assert ratings_in(tracker) == []
+    assert "how do I clean the burr grinder on the coffee machine?" in user_texts(tracker)
+
+    tmux.send("yes", "Enter")  # right after a generated reply: rates it
     wait_for(lambda: shown(tmux, responses("utter_rating_thanks")),
              what="the rating's thanks", show=tmux.screen)
     tmux.send("/stop", "Enter")
 
-    with sa.create_engine(tracker).connect() as conn:
-        rows = conn.execute(sa.text("select data from events where type_name = 'slot'")).all()
-    slots = [json.loads(r[0]) for r in rows]
-    ratings = [s["value"] for s in slots if s["name"] == "reply_rating"]
+    ratings = ratings_in(tracker)
     assert [r["rating"] for r in ratings] == ["helpful"]
     assert all(r["mode"] in ("generated", "extractive") for r in ratings)

@@ -14,6 +14,7 @@ import http.client
 import json
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlencode
 
 import pytest
@@ -21,7 +22,7 @@ import pytest
 from components.generator.answers import split_citation
 from tests.components.channels.conftest import SLACK_CHANNEL, SLACK_SECRET, SLACK_TOKEN
 from tests.components.channels.helpers import stored_events, wait_for
-from tests.e2e_fixtures import responses
+from tests.e2e_fixtures import rasa_server, responses
 
 pytestmark = pytest.mark.slow
 
@@ -162,6 +163,56 @@ def test_retries_for_timeouts_are_acknowledged_not_processed(channel_server, fak
     time.sleep(1.0)
     assert len(fake_slack["calls"]) == before
     assert unchanged(channel_server, keeper)
+
+
+# Slack's retry reasons (https://api.slack.com/apis/connections/events-api#retries).
+RETRY_REASONS = ["http_timeout", "too_many_redirects", "connection_failed", "ssl_error",
+                 "http_error", "unknown_error"]
+
+
+def user_texts(tracker: str, user: str) -> list:
+    return [e["data"].get("text") for e in stored_events(tracker, user) if e["type"] == "user"]
+
+
+@pytest.mark.parametrize("reason", RETRY_REASONS)
+def test_a_retry_of_a_handled_event_is_acknowledged_not_handled_again(channel_server,
+                                                                       fake_slack, reason):
+    user = new_user()
+    event, calls = say(channel_server, fake_slack, user, "hello there")
+    before = len(fake_slack["calls"])
+    status, headers, _ = post(channel_server, json.dumps(event).encode(),
+                              headers={"X-Slack-Retry-Num": "1",
+                                       "X-Slack-Retry-Reason": reason})
+    assert status == 200 and headers.get("X-Slack-No-Retry") == "1"
+    time.sleep(1.5)
+    assert len(fake_slack["calls"]) == before  # no second answer
+    assert user_texts(channel_server["tracker"], user) == ["hello there"]
+
+
+@pytest.fixture(scope="module")
+def second_replica(trained_model, action_server, channel_server, tmp_path_factory):
+    """Another `rasa run` with the same Slack app, tracker store and Redis (a scale-out replica)."""
+    env = {**channel_server["env"], "TRACKER_STORE_URL": channel_server["tracker"]}
+    with rasa_server(trained_model, action_server["url"], tmp_path_factory.mktemp("replica"),
+                     env=env, credentials=channel_server["credentials"],
+                     name="replica") as running:
+        yield running
+
+
+def test_one_event_delivered_to_two_replicas_at_once_is_handled_once(channel_server,
+                                                                     second_replica, fake_slack):
+    _, once = say(channel_server, fake_slack, new_user(), "hello there")  # one delivery's posts
+    user = new_user()
+    body = json.dumps(message_event(user, "hello there")).encode()
+    before = len(fake_slack["calls"])
+    with ThreadPoolExecutor(2) as pool:
+        statuses = list(pool.map(lambda server: post(server, body)[0],
+                                 [channel_server, second_replica]))
+    assert sorted(statuses) == [200, 200]
+    wait_for(lambda: fake_slack["calls"][before:], what="the Slack reply")
+    time.sleep(2.0)  # a second answer would arrive by now
+    assert len(fake_slack["calls"]) - before == len(once)
+    assert user_texts(channel_server["tracker"], user) == ["hello there"]
 
 
 @pytest.mark.parametrize("event_type", ["reaction_added", "app_home_opened", "made_up_event"])

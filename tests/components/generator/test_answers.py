@@ -1,4 +1,4 @@
-"""components/generator/answers.py: the citation line, written by citation() and read by split_citation()."""
+"""components/generator/answers.py: the citation line (citation() and split_citation()) and the extractive answer."""
 from __future__ import annotations
 
 import pytest
@@ -63,3 +63,53 @@ def test_trailing_whitespace_after_the_citation_is_ignored():
 def test_strip_citation_and_split_citation_agree():
     text = f"Free over $50.\n{citation(hit('Shipping costs'), AnswerConfig())}"
     assert strip_citation(text) == split_citation(text)[0] == "Free over $50."
+
+
+# The extractive answer reads the best hit's whole article (real all-MiniLM-L6-v2).
+STORES = [
+    Passage("no-stores#0", "no-stores", "No physical stores", "",
+            "Kestrel Home has no physical stores or showrooms; it sells online only."),
+    Passage("no-stores#1", "no-stores", "No physical stores", "Seeing an item before buying",
+            "Each product page shows photos and measurements. Unused items can be returned "
+            "within 30 days of delivery."),
+    Passage("shipping-costs#0", "shipping-costs", "Shipping costs", "",
+            "Standard shipping is free on orders over $50; below that it costs $4.95."),
+]
+
+
+@pytest.fixture(scope="module")
+def store_index():
+    from components.generator.retrieval import Retriever, minilm_encoder
+
+    return Retriever.build(STORES, minilm_encoder())
+
+
+def test_the_answer_may_come_from_another_section_of_the_best_article(store_index):
+    """The hit is the 'seeing an item' section; the opening paragraph answers."""
+    from components.generator.answers import extractive
+
+    section = Hit(STORES[1], 0.03, 0.5, 1.0)
+    answer = extractive("is there a shop I can walk into?", [section], store_index,
+                        AnswerConfig(max_sentences=1))
+    body, cited = split_citation(answer.text)
+    assert body == STORES[0].text
+    assert cited.url.endswith("/no-stores")
+    assert [s["id"] for s in answer.sources] == ["no-stores#0"]
+    assert answer.groundedness["grounded"]
+
+
+def test_sources_list_the_best_hit_first_and_never_another_article(store_index):
+    from components.generator.answers import extractive
+
+    best = Hit(STORES[0], 0.03, 0.6, 1.0)
+    answer = extractive("do you have showrooms, and can I return an item?", [best],
+                        store_index, AnswerConfig(max_sentences=3, max_chars=400))
+    ids = [s["id"] for s in answer.sources]
+    assert ids[0] == "no-stores#0" and set(ids) <= {"no-stores#0", "no-stores#1"}
+    assert "$4.95" not in answer.text  # the other article is never read
+
+
+def test_an_article_is_read_in_article_order_and_unknown_slugs_fail(store_index):
+    assert store_index.article("no-stores").rows == [0, 1]
+    with pytest.raises(KeyError):
+        store_index.article("no-such-article")

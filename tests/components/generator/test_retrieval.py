@@ -68,6 +68,12 @@ def test_save_and_load_give_the_same_ranking(retriever, encoder, tmp_path):
     for question in ["refund on my card", "free shipping", "wet box"]:
         assert [h.record() for h in loaded.search(question, 3)] == \
             [h.record() for h in retriever.search(question, 3)]
+    for slug in {p.slug for p in PASSAGES}:  # what the extractive answer reads
+        stored, built = loaded.article(slug), retriever.article(slug)
+        assert (stored.rows, stored.sentences, stored.sentence_rows) == \
+            (built.rows, built.sentences, built.sentence_rows)
+        assert np.array_equal(stored.sentence_vectors, built.sentence_vectors)
+        assert np.array_equal(stored.heading_vectors, built.heading_vectors)
 
 
 def test_relevant_keeps_only_similar_passages(retriever):
@@ -87,6 +93,9 @@ def test_an_empty_help_center_or_a_broken_index_is_an_error(encoder, retriever, 
     with pytest.raises(ValueError, match="help center is empty"):
         Retriever.build([], encoder)
     retriever.save(tmp_path / "index")
+    (tmp_path / "index" / "sentence_embeddings.npy").unlink()  # as an older index lacks it
+    with pytest.raises(FileNotFoundError, match="rebuild with `rasa train`"):
+        Retriever.load(tmp_path / "index", encoder)
     (tmp_path / "index" / "embeddings.npy").unlink()
     with pytest.raises(FileNotFoundError):
         Retriever.load(tmp_path / "index", encoder)
