@@ -247,7 +247,8 @@ def check(reply: str, sources: Iterable[str]) -> Verdict:
 
 
 def best_sentences(question_vector, sentences: Sequence[str], sentence_vectors,
-                   max_sentences: int = 2, max_chars: int = 320, bonus=None) -> List[str]:
+                   max_sentences: int = 2, max_chars: int = 320, bonus=None,
+                   max_similarity: float = 1.01) -> List[str]:
     """The sentences most similar to the question, in their original order.
 
     ``question_vector``: shape (dim,); ``sentence_vectors``: shape (len(sentences),
@@ -255,7 +256,9 @@ def best_sentences(question_vector, sentences: Sequence[str], sentence_vectors,
     ``bonus``: optional, shape (len(sentences),), added to each sentence's cosine
     (the answer path adds how well the sentence's section matches the question).
     Keeps at most ``max_sentences`` whose total length fits ``max_chars``
-    (characters); the best one is always kept.
+    (characters); the best one is always kept. A sentence whose cosine similarity
+    to one already kept reaches ``max_similarity`` is skipped (it would say the
+    same thing twice); the default keeps everything.
     """
     import numpy as np  # noqa: PLC0415 - the rest of this module is plain Python
 
@@ -264,10 +267,15 @@ def best_sentences(question_vector, sentences: Sequence[str], sentence_vectors,
     scores = np.asarray(sentence_vectors) @ np.asarray(question_vector)
     if bonus is not None:
         scores = scores + np.asarray(bonus)
+    vectors = np.asarray(sentence_vectors)
     chosen, length = [], 0
-    for i in np.argsort(-scores, kind="stable")[:max_sentences]:
+    for i in np.argsort(-scores, kind="stable"):
+        if len(chosen) == max_sentences:
+            break
         if chosen and length + len(sentences[i]) + 1 > max_chars:
             break
+        if chosen and max(float(vectors[i] @ vectors[j]) for j in chosen) >= max_similarity:
+            continue  # says again what a chosen sentence says
         chosen.append(int(i))
         length += len(sentences[i]) + 1
     return [sentences[i] for i in sorted(chosen)]

@@ -92,6 +92,15 @@ def test_best_sentences_keeps_the_most_similar_in_their_order():
     assert best_sentences(question, [], np.zeros((0, 3))) == []
 
 
+def test_best_sentences_skips_a_sentence_that_repeats_a_chosen_one():
+    sentences = ["No student discount.", "No discount for students.", "Ask support."]
+    vectors = np.array([[1.0, 0.0], [0.96, 0.28], [0.6, 0.8]])  # unit rows
+    question = np.array([1.0, 0.0])
+    assert best_sentences(question, sentences, vectors, max_sentences=2) == sentences[:2]
+    assert best_sentences(question, sentences, vectors, max_sentences=2,
+                          max_similarity=0.9) == ["No student discount.", "Ask support."]
+
+
 POLARITY_SOURCES = [
     "Express shipping is never free; it costs $12.95 on every order. Opened items can be "
     "returned within 30 days. Don't soak the Bamboo Cutting Board, because water and heat "
