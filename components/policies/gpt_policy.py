@@ -47,7 +47,7 @@ from rasa.shared.exceptions import FileIOException, RasaException
 from components.generator import build, knowledge, registry, replies, retrieval
 from components.generator.corpus import CorpusError
 from components.generator.generator import Generator, GeneratorLoadError
-from shared_names import GPT_RESPONSE
+from shared_names import GPT_RESPONSE, PROGRESS_LOGGER
 
 logger = logging.getLogger(__name__)
 
@@ -287,6 +287,7 @@ class GPTPolicy(Policy):
         fallback (no generator) or are answered without the help center.
         """
         generator, index, bank = None, None, None
+        logging.getLogger(PROGRESS_LOGGER).info("Loading the generator and the help center...")
         try:
             with model_storage.read_from(resource) as path:
                 generator = Generator.load(Path(path) / GENERATOR_DIR,

@@ -9,9 +9,11 @@ no rating stored), and a typed "yes" that rates the reply.
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import shutil
 import subprocess
+import sys
 import uuid
 
 import pytest
@@ -59,10 +61,13 @@ def shell(trained_model, action_server, tmp_path):
     endpoints["action_endpoint"]["url"] = action_server["url"]
     (tmp_path / "endpoints.yml").write_text(yaml.safe_dump(endpoints))
     tracker = f"sqlite:///{tmp_path / 'tracker.db'}"
+    # As scripts/chat.sh runs it: Rasa's stderr through scripts/terminal_log.py.
+    log = shlex.quote(str(tmp_path / "shell.log"))
     command = (f"cd {shlex.quote(str(ROOT))} && exec {shlex.quote(RASA)} shell -m "
                f"{shlex.quote(trained_model)} --endpoints {shlex.quote(str(tmp_path / 'endpoints.yml'))}"
-               f" 2>{shlex.quote(str(tmp_path / 'shell.log'))}")
-    tmux = Tmux(command, rasa_env(TRACKER_STORE_URL=tracker, TERM="xterm-256color"))
+               f" 2> >({shlex.quote(sys.executable)} scripts/terminal_log.py {log} $(date +%s) >&2)")
+    tmux = Tmux(f"bash -c {shlex.quote(command)}",
+                rasa_env(TRACKER_STORE_URL=tracker, TERM="xterm-256color"))
     try:
         wait_for(lambda: "Bot loaded" in tmux.screen(), timeout=240, what="`rasa shell` to load",
                  show=tmux.screen)
@@ -82,6 +87,15 @@ def user_texts(tracker: str) -> list:
     with sa.create_engine(tracker).connect() as conn:
         rows = conn.execute(sa.text("select data from events where type_name = 'user'")).all()
     return [json.loads(r[0])["text"] for r in rows]
+
+
+def test_the_start_is_quiet_and_says_when_it_is_ready(shell):
+    tmux, _ = shell
+    screen = tmux.screen()
+    assert "Loading the NLU" in screen and "Loading the generator" in screen
+    assert re.search(r"Ready in \d+ s\.", screen)
+    for noise in ("DeprecationWarning", "Warning:", " INFO ", "jax"):
+        assert noise not in screen, f"{noise!r} reached the terminal:\n{screen}"
 
 
 def test_shell_scripted_generated_and_rated(shell):
