@@ -23,10 +23,12 @@ pytestmark = pytest.mark.slow
 HELP_CENTER_URL = yaml.safe_load((ROOT / "endpoints.yml").read_text())["nlg"]["answers"][
     "help_center_url"].rstrip("/")
 
-# (question, the article that answers it, words the answer must contain)
+# (question, the article that answers it, what the answer must contain: each item a
+# phrase, or a tuple of equally right phrasings of the same fact from the article)
 CONVERSATIONS = [
     ("is there a discount for teachers?", "student-and-group-discounts",
-     ["no published discount for teachers"]),
+     [("no published discount for teachers",
+       "no published discounts for groups such as teachers")]),
     ("do you have a student discount?", "student-and-group-discounts",
      ["no published student discount"]),
     ("can I swap the color of my lamp after ordering", "change-colour-or-size",
@@ -36,7 +38,7 @@ CONVERSATIONS = [
     ("do you price match?", "price-matching", ["no published price-matching policy"]),
     ("do you sell gift cards?", "buying-gift-cards", ["gift cards are digital"]),
     ("my box arrived soaking wet, what should I do?", "damaged-or-wet-box",
-     ["unpack the box carefully"]),
+     [("unpack the box carefully", "check the items straight away")]),
     ("how do I turn on two-step sign in?", "two-step-sign-in",
      ["6-digit code", "Account settings, then Security"]),
     ("can I ship to a PO box?", "po-box-and-military-addresses", ["PO box"]),
@@ -64,10 +66,15 @@ async def test_store_questions_are_answered_from_the_help_center_with_their_sour
         if meta is None or meta.get("mode") != "extractive":
             continue  # routed to a scripted flow, or no passage was relevant enough
         answered += 1
-        [source] = meta["sources"]
+        # The passages the sentences came from: all of the cited article, it first.
+        sources = meta["sources"]
         link = f"{HELP_CENTER_URL}/{slug}"
-        problems = [f"cites {source['slug']}" for _ in [0] if source["slug"] != slug]
-        problems += [f"lacks {w!r}" for w in words if w.lower() not in text.lower()]
+        problems = [f"uses {s['id']}" for s in sources if s["slug"] != slug]
+        problems += [] if sources else ["no sources"]
+        for fact in words:
+            phrasings = fact if isinstance(fact, tuple) else (fact,)
+            if not any(p.lower() in text.lower() for p in phrasings):
+                problems.append(f"lacks {' or '.join(map(repr, phrasings))}")
         problems += [] if link in text else [f"no link {link}"]
         problems += [] if meta["groundedness"]["grounded"] else ["not grounded"]
         if problems:
