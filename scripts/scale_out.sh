@@ -6,6 +6,7 @@
 #   RASA_AUTH_TOKEN   required, as for `make serve`
 #   TRACKER_STORE_URL default postgresql://postgres@127.0.0.1:5432/test
 #   REDIS_* RABBITMQ_* defaults: the local services (see deploy/endpoints.production.yml)
+#   WEBCHAT_SESSION_SECRET  signs web chat session tokens (default: a random one per start)
 #   REPLICAS          Rasa servers (default 2), on ports 5006, 5007, ...
 #   PORT              nginx's port (default 5005)
 set -euo pipefail
@@ -25,6 +26,8 @@ export REDIS_HOST=${REDIS_HOST:-127.0.0.1} REDIS_PORT=${REDIS_PORT:-6379}
 export REDIS_DB=${REDIS_DB:-0} REDIS_PASSWORD=${REDIS_PASSWORD:-}
 # Slack deliveries of one event_id, whichever replica they reach, are handled once.
 export SLACK_DEDUPE_URL=${SLACK_DEDUPE_URL:-redis://${REDIS_PASSWORD:+:$REDIS_PASSWORD@}$REDIS_HOST:$REDIS_PORT/$REDIS_DB}
+# One web chat session secret for every replica: a session resumes on any of them.
+export WEBCHAT_SESSION_SECRET=${WEBCHAT_SESSION_SECRET:-$("$BIN/python" -c 'import secrets; print(secrets.token_hex(32))')}
 export RABBITMQ_HOST=${RABBITMQ_HOST:-127.0.0.1} RABBITMQ_USER=${RABBITMQ_USER:-guest}
 export RABBITMQ_PASSWORD=${RABBITMQ_PASSWORD:-guest}
 var=$(pwd)/var/scale-out

@@ -8,6 +8,8 @@
 #                    (default: the web chat page's origin)
 #   PORT             Rasa's port (default 5005)
 #   WEBCHAT_PORT     the web chat page's port (default 8080)
+#   WEBCHAT_SESSION_SECRET  signs the web chat's session tokens; unset: a random one per
+#                    start, so sessions resume only until the server restarts
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL=${1:-models/kestrel.tar.gz}

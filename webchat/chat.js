@@ -1,12 +1,18 @@
-// Kestrel web chat: a small client of Rasa's socketio channel (Rasa 3.6).
+// Kestrel web chat: a small client of the project's socket.io channel
+// (components/channels/socketio_channel.py, on Rasa 3.6's socketio channel).
 //
-// Protocol (rasa/core/channels/socketio.py, credentials.yml `socketio`):
-//   client -> "session_request" {session_id}   server -> "session_confirm" session_id
+// Protocol:
+//   client -> "session_request" {session_id, session_token}  (both null for a new session)
+//   server -> "session_confirm" session_id
+//   server -> "session_history" {session_id, session_token, messages: [
+//                {from: "user", text} | {from: "bot", message: <a bot_uttered payload>}]}
 //   client -> "user_uttered" {message, session_id}
 //   server -> "bot_uttered" {text, quick_replies?: [{title, payload}], attachment?}
-// With session_persistence the session_id is the tracker's sender_id, so keeping it in
-// localStorage keeps the conversation across reloads; the transcript shown is kept next
-// to it (the channel does not replay history).
+// The session id is the tracker's sender_id. The server resumes it only with its token
+// and then sends the conversation so far from the tracker store, so the browser keeps
+// only {sessionId, sessionToken} (localStorage) and shows what the server sends: after a
+// reload, a cleared cache, a dropped connection, or on another device opened with
+// #session=<id>&token=<token>.
 // A reply from the help center ends with a citation line, "Source: <title> (<url>)"
 // (components/generator/answers.py writes it in citation() and reads it in
 // split_citation(); splitCitation below reads it the same way): the page shows the
@@ -23,15 +29,24 @@
   const composer = document.getElementById("composer");
   const input = document.getElementById("message");
 
-  // state: {sessionId: string|null, transcript: [{from: "bot"|"user", text, buttons?}]}
+  // state: {sessionId: string|null, sessionToken: string|null}; the transcript is the server's.
   const state = load();
 
   function load() {
+    // #session=<id>&token=<token>: the conversation opened on another device. Taken
+    // once, then removed from the address bar.
+    const resume = new URLSearchParams(location.hash.slice(1));
+    if (resume.get("session") && resume.get("token")) {
+      history.replaceState(null, "", location.pathname + location.search);
+      return { sessionId: resume.get("session"), sessionToken: resume.get("token") };
+    }
     try {
       const saved = JSON.parse(localStorage.getItem(STORE_KEY));
-      if (saved && Array.isArray(saved.transcript)) return saved;
+      if (saved && typeof saved.sessionId === "string") {
+        return { sessionId: saved.sessionId, sessionToken: saved.sessionToken || null };
+      }
     } catch (e) { /* unreadable: start afresh */ }
-    return { sessionId: null, transcript: [] };
+    return { sessionId: null, sessionToken: null };
   }
 
   function save() {
@@ -73,7 +88,8 @@
     item.append("\n", source);  // .msg keeps line breaks (white-space: pre-wrap)
   }
 
-  function render(entry, index) {
+  // entry: {from: "bot"|"user", text, buttons?: [{title, payload}]}
+  function render(entry) {
     const item = document.createElement("li");
     item.className = `msg ${entry.from}`;
     fillMessage(item, entry);
@@ -86,9 +102,7 @@
         b.type = "button";
         b.textContent = button.title;
         b.addEventListener("click", () => {
-          // A button is used once: rating the same reply twice is not offered.
-          state.transcript[index].buttons = [];
-          row.remove();
+          row.remove(); // a button is used once: rating the same reply twice is not offered
           send(button.payload, button.title);
         });
         row.appendChild(b);
@@ -98,10 +112,13 @@
     log.scrollTop = log.scrollHeight;
   }
 
-  function add(entry) {
-    state.transcript.push(entry);
-    save();
-    render(entry, state.transcript.length - 1);
+  // A bot_uttered payload as an entry, or null when it has nothing to show.
+  function botEntry(message) {
+    const buttons = (message.quick_replies || message.buttons || [])
+      .map((b) => ({ title: String(b.title), payload: String(b.payload) }));
+    let text = message.text || "";
+    if (!text && message.attachment) text = "[attachment]";
+    return text || buttons.length ? { from: "bot", text, buttons } : null;
   }
 
   function setStatus(text, stateName) {
@@ -109,37 +126,46 @@
     status.dataset.state = stateName;
   }
 
-  state.transcript.forEach(render);
-
-  // Long-polling only: Rasa 3.6 runs socket.io on Sanic 21.12, whose websocket upgrade
-  // with python-engineio 4.15 fails ("Invalid frame header"). Polling is cross-origin
-  // HTTP, so the Rasa server must list this page's origin in --cors (make serve does).
-  const socket = io(server, { transports: ["polling"] });
+  // Polling first, then the upgrade to a websocket; polling stays the fallback where a
+  // proxy refuses websockets. Polling is cross-origin HTTP, so the Rasa server must list
+  // this page's origin in --cors (make serve does).
+  const socket = io(server);
+  const showTransport = () => { document.body.dataset.transport = socket.io.engine.transport.name; };
 
   socket.on("connect", () => {
-    socket.emit("session_request", { session_id: state.sessionId });
+    showTransport();
+    socket.io.engine.once("upgrade", showTransport);
+    socket.emit("session_request", { session_id: state.sessionId, session_token: state.sessionToken });
   });
   socket.on("session_confirm", (sessionId) => {
     state.sessionId = typeof sessionId === "string" ? sessionId : sessionId.session_id;
+    document.body.dataset.sessionId = state.sessionId;
+  });
+  // After every session_request (page load, reconnect): the whole conversation so far.
+  socket.on("session_history", (session) => {
+    state.sessionId = session.session_id;
+    state.sessionToken = session.session_token;
     save();
     document.body.dataset.sessionId = state.sessionId;
+    log.replaceChildren();
+    for (const m of session.messages || []) {
+      const entry = m.from === "user" ? { from: "user", text: String(m.text) } : botEntry(m.message || {});
+      if (entry) render(entry);
+    }
     setStatus("online", "online");
   });
   socket.on("disconnect", () => setStatus("offline, reconnecting…", "offline"));
   socket.on("connect_error", () => setStatus("offline, reconnecting…", "offline"));
 
   socket.on("bot_uttered", (message) => {
-    const buttons = (message.quick_replies || message.buttons || [])
-      .map((b) => ({ title: String(b.title), payload: String(b.payload) }));
-    let text = message.text || "";
-    if (!text && message.attachment) text = "[attachment]";
-    if (text || buttons.length) add({ from: "bot", text, buttons });
+    const entry = botEntry(message);
+    if (entry) render(entry);
   });
 
   function send(message, shown) {
-    if (!state.sessionId) return false;
+    if (!state.sessionId || status.dataset.state !== "online") return false;
     socket.emit("user_uttered", { message, session_id: state.sessionId });
-    add({ from: "user", text: shown || message });
+    render({ from: "user", text: shown || message });
     return true;
   }
 

@@ -14,6 +14,11 @@ desk, and is idempotent; nothing is patched at import time. Who installs it:
   of falling back to memory (a turn fails as a whole, never silently unsaved).
   Installed by ``URLSQLTrackerStore`` (endpoints.yml ``tracker_store``).
 
+- ``sanic_websocket``: Sanic 21.12 (Rasa's pin) hands ``asyncio.wait`` a coroutine
+  in its websocket ``recv``, which Python 3.11 refuses; its frame reader returns a
+  task instead, so the web chat's websocket transport works. Installed by the
+  socket.io channel (components/channels/socketio_channel.py) with its blueprint.
+
 Rasa behaviour worked around without patching its classes: the un-awaited
 ``enter_room`` of Rasa's socket.io channel is handled in our channel subclass
 (components/channels/socketio_channel.py).

@@ -7,11 +7,11 @@ back, leave the server answering, and leave stored conversations untouched.
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 import pytest
 import socketio
 
+from components.channels.socketio_channel import HISTORY_EVENT
 from tests.components.channels.helpers import stored_events
 
 pytestmark = pytest.mark.slow
@@ -24,7 +24,7 @@ class Client:
         self.url = url
         self.sio = socketio.AsyncClient(reconnection=False)
         self.received: asyncio.Queue = asyncio.Queue()
-        for event in ("session_confirm", "bot_uttered", "invalid_request"):
+        for event in ("session_confirm", HISTORY_EVENT, "bot_uttered", "invalid_request"):
             self.sio.on(event, self._recorder(event))
 
     def _recorder(self, event):
@@ -43,10 +43,13 @@ class Client:
     async def next(self, timeout: float = 60.0):
         return await asyncio.wait_for(self.received.get(), timeout)
 
-    async def session(self, session_id=None) -> str:
-        await self.sio.emit("session_request", {"session_id": session_id})
+    async def session(self, session_id=None, token=None) -> str:
+        """The session the server confirms (a new one unless ``token`` is ``session_id``'s)."""
+        await self.sio.emit("session_request", {"session_id": session_id, "session_token": token})
         event, data = await self.next()
         assert event == "session_confirm"
+        event, self.history = await self.next()
+        assert event == HISTORY_EVENT and self.history["session_id"] == data
         return data
 
     async def say(self, text: str, session_id: str) -> dict:
@@ -86,7 +89,7 @@ async def test_a_conversation_over_socketio_is_stored(channel_server):
 
 async def test_malformed_events_get_invalid_request_and_touch_nothing(channel_server):
     async with Client(channel_server["url"]) as client:
-        keeper = await client.session(f"keeper-{uuid.uuid4().hex[:8]}")
+        keeper = await client.session()
         await client.say("hello there", keeper)
         before = stored_events(channel_server["tracker"], keeper)
         for event, data in MALFORMED:

@@ -18,6 +18,7 @@ webchat/node_modules (`make webchat`); scripts/install_test_tools.sh installs bo
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -31,6 +32,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import pytest
 import socketio
 
+from components.channels.socketio_channel import HISTORY_EVENT, SessionTokens, transcript
 from components.generator.answers import AnswerConfig, citation, split_citation
 from components.generator.knowledge import Passage
 from components.generator.retrieval import Hit
@@ -97,7 +99,9 @@ def test_the_rating_click_is_in_the_tracker_store(browser_run, channel_server):
 
 
 @pytest.mark.slow
-def test_a_reload_restores_the_conversation(browser_run, channel_server):
+def test_a_reload_restores_the_conversation_from_the_tracker_store(browser_run, channel_server):
+    assert browser_run["transport"] == "websocket"
+    assert set(browser_run["stored"]) == {"sessionId", "sessionToken"}  # no transcript
     assert browser_run["restoredSessionId"] == browser_run["sessionId"]
     assert browser_run["restored"] == browser_run["transcript"]
     assert browser_run["afterReload"][0] in responses("utter_greet")
@@ -140,20 +144,36 @@ class _QuietHandler(WSGIRequestHandler):
 
 @pytest.fixture(scope="module")
 def fake_rasa():
-    """A socket.io server with the session protocol of Rasa's channel, replying from SCRIPT."""
+    """A socket.io server with the session protocol of our channel, replying from SCRIPT.
+
+    Sessions resume with their token (``SessionTokens``), and the history is the
+    conversation's events through ``transcript``, as components/channels/socketio_channel.py
+    sends them.
+    """
     sio = socketio.Server(async_mode="threading", cors_allowed_origins="*")
-    received = []
+    tokens = SessionTokens(b"fake-rasa-secret")
+    received, events = [], {}  # session id -> Rasa event dicts
 
     @sio.on("session_request")
     def session_request(sid, data):
-        session_id = (data or {}).get("session_id") or uuid.uuid4().hex
+        asked = (data or {}).get("session_id")
+        resumed = asked in events and tokens.check(asked, (data or {}).get("session_token"))
+        session_id = asked if resumed else uuid.uuid4().hex
+        events.setdefault(session_id, [])
         sio.enter_room(sid, session_id)
         sio.emit("session_confirm", session_id, to=sid)
+        sio.emit(HISTORY_EVENT, {"session_id": session_id, "session_token": tokens.issue(session_id),
+                                 "messages": asyncio.run(transcript(events[session_id]))}, to=sid)
 
     @sio.on("user_uttered")
     def user_uttered(sid, data):
         received.append(data["message"])
+        events[data["session_id"]].append({"event": "user", "text": data["message"]})
         for message in SCRIPT.get(data["message"], [{"text": "?"}]):
+            buttons = [{"title": b["title"], "payload": b["payload"]}
+                       for b in message.get("quick_replies", [])]
+            events[data["session_id"]].append({"event": "bot", "text": message["text"],
+                                               "data": {"buttons": buttons}})
             sio.emit("bot_uttered", message, room=data["session_id"])
 
     httpd = make_server("127.0.0.1", 0, socketio.WSGIApp(sio),
@@ -187,5 +207,31 @@ def test_the_rating_button_and_the_reload_still_work(page_run, fake_rasa):
     assert page_run["afterRating"] == ["Thanks for the feedback!"]
     assert fake_rasa["received"][:3] == [SCRIPTED, OPEN_ENDED, RATING["payload"]]
     assert page_run["restoredSessionId"] == page_run["sessionId"]
-    assert page_run["restored"] == page_run["transcript"]
-    assert page_run["restoredLinks"] == page_run["generatedLinks"]  # rebuilt from the saved text
+    assert page_run["restored"] == page_run["transcript"]  # the rating shows as its title
+    assert page_run["restoredLinks"] == page_run["generatedLinks"]  # rebuilt from the history
+
+
+def test_the_browser_keeps_only_the_session(page_run):
+    # (This wsgiref server has no websocket upgrade: the page stays on long-polling here,
+    # its fallback; the websocket is checked against the real server above.)
+    assert page_run["transport"] == "polling"
+    assert page_run["stored"] == {"sessionId": page_run["sessionId"],
+                                  "sessionToken": SessionTokens(b"fake-rasa-secret").issue(
+                                      page_run["sessionId"])}
+
+
+def test_another_device_gets_the_transcript_only_with_the_token(page_run):
+    assert page_run["otherDevice"]["sessionId"] == page_run["sessionId"]
+    assert page_run["otherDevice"]["messages"] == page_run["transcript"] + [
+        SCRIPTED, SCRIPT[SCRIPTED][0]["text"]]  # and the turn after the reload
+    assert page_run["forged"]["messages"] == []
+    assert page_run["forged"]["sessionId"] != page_run["sessionId"]
+
+
+@pytest.mark.slow
+def test_another_device_needs_the_token_to_see_the_transcript(browser_run):
+    assert browser_run["otherDevice"]["sessionId"] == browser_run["sessionId"]
+    assert browser_run["otherDevice"]["messages"][:len(browser_run["transcript"])] == (
+        browser_run["transcript"])
+    assert browser_run["forged"]["messages"] == []
+    assert browser_run["forged"]["sessionId"] != browser_run["sessionId"]

@@ -2,7 +2,9 @@
 // Called by tests/components/channels/test_webchat.py:
 //   node webchat_driver.mjs <page url> <out dir> <scripted message> <open-ended message>
 // Prints one JSON object: what the page showed at each step (each bot message's text,
-// and the links a cited reply shows). Exits 1 on any failure.
+// and the links a cited reply shows, the socket.io transport in use) and what another
+// browser showed with the session's id and token, and with the id and a forged token.
+// Exits 1 on any failure.
 import { createRequire } from "node:module";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
@@ -22,6 +24,9 @@ const botLinks = (page, from = 0) => page.$$eval(".msg.bot", (els, n) => els.sli
   .flatMap((e) => [...e.querySelectorAll("a")])
   .map((a) => ({ href: a.getAttribute("href"), text: a.textContent, target: a.target, rel: a.rel,
     line: a.parentElement.textContent })), from);
+
+const messages = (page) => page.$$eval(".msg", (els) => els.map((e) => e.textContent));
+const online = (page) => page.waitForSelector('#status[data-state="online"]', { timeout: TIMEOUT });
 
 // The bot messages (texts) the page showed after `text` was sent, and their links.
 async function say(page, text) {
@@ -45,9 +50,8 @@ try {
   // The page's console and failed requests go to stderr: the test shows them on failure.
   page.on("console", (m) => console.error(`[page ${m.type()}] ${m.text()}`));
   page.on("requestfailed", (r) => console.error(`[request failed] ${r.url()} ${r.failure()?.errorText}`));
-  const online = () => page.waitForSelector('#status[data-state="online"]', { timeout: TIMEOUT });
   await page.goto(pageUrl);
-  await online();
+  await online(page);
   const sessionId = await page.evaluate(() => document.body.dataset.sessionId);
 
   const [scriptedReply, scriptedLinks] = await say(page, scripted);
@@ -60,19 +64,40 @@ try {
   await page.waitForFunction((n) => document.querySelectorAll(".msg.bot").length > n, before,
     { timeout: TIMEOUT });
   const afterRating = (await botTexts(page)).slice(before);
-  const transcript = await page.$$eval(".msg", (els) => els.map((e) => e.textContent));
+  const transcript = await messages(page);
+
+  // The upgrade from polling follows the connection within a moment.
+  await page.waitForFunction(() => document.body.dataset.transport === "websocket", null,
+    { timeout: 10_000 }).catch(() => {});
+  const transport = await page.evaluate(() => document.body.dataset.transport);
+  const stored = await page.evaluate(() => JSON.parse(localStorage.getItem("kestrel-webchat")));
 
   await page.reload();
-  await online();
-  const restored = await page.$$eval(".msg", (els) => els.map((e) => e.textContent));
+  await online(page);
+  const restored = await messages(page);
   const restoredLinks = await botLinks(page);
   const restoredSessionId = await page.evaluate(() => document.body.dataset.sessionId);
   const [afterReload] = await say(page, scripted);
   await page.screenshot({ path: path.join(outDir, "webchat-after-reload.png") });
 
+  // Another device (a browser with nothing stored) opened with the session's id and token,
+  // then with the id and a forged token.
+  const elsewhere = async (token) => {
+    const context = await browser.newContext();
+    const other = await context.newPage();
+    await other.goto(`${pageUrl}#session=${encodeURIComponent(sessionId)}&token=${token}`);
+    await online(other);
+    const shown = { messages: await messages(other),
+      sessionId: await other.evaluate(() => document.body.dataset.sessionId) };
+    await context.close();
+    return shown;
+  };
+  const otherDevice = await elsewhere(stored.sessionToken);
+  const forged = await elsewhere("0".repeat(64));
+
   console.log(JSON.stringify({ sessionId, scriptedReply, scriptedLinks, generatedReply,
-    generatedLinks, buttons, afterRating, transcript, restored, restoredLinks, restoredSessionId,
-    afterReload }));
+    generatedLinks, buttons, afterRating, transcript, transport, stored, restored, restoredLinks,
+    restoredSessionId, afterReload, otherDevice, forged }));
 } finally {
   await browser.close();
 }
