@@ -30,7 +30,7 @@ export SLACK_DEDUPE_URL ?=
 
 .PHONY: help chat install db train actions shell serve webchat help-pages scale-out test test-fast lint validate audit audit-online clean \
         export review dataset finetune evaluate promote rollback analytics bench bench-train \
-        bench-generator bench-feedback bench-nlu bench-oos bench-nlu-cost bench-heldout bench-throughput bench-load bench-answers \
+        bench-generator bench-feedback bench-nlu bench-oos bench-nlu-cost bench-heldout bench-throughput bench-load bench-threads bench-answers \
         bench-grounding bench-passages
 
 help:  ## list the targets
@@ -101,7 +101,7 @@ rollback: install  ## make the previous generator current again
 analytics: install  ## summary table and plot of the tracker store
 	$(FEEDBACK) analytics
 
-bench: bench-train bench-nlu bench-oos bench-nlu-cost bench-heldout bench-answers bench-grounding bench-passages bench-throughput bench-load bench-generator bench-feedback  ## every benchmark: rewrites docs/benchmarks.md and its plots (about 2.5 h on 2 cores)
+bench: bench-train bench-nlu bench-oos bench-nlu-cost bench-heldout bench-answers bench-grounding bench-passages bench-throughput bench-load bench-threads bench-generator bench-feedback  ## every benchmark: rewrites docs/benchmarks.md and its plots (about 2.5 h on 2 cores)
 
 bench-train: install  ## rasa train per component, archive size, unchanged retrain, cold start -> docs/benchmarks.md
 	$(BIN)/python bench/train_cost.py --report docs/benchmarks.md
@@ -129,6 +129,9 @@ bench-grounding: install  ## the groundedness check vs a person's labels, on the
 
 bench-throughput: install $(MODEL)  ## generator tokens/s and ms/reply, batch 1 vs 8 concurrent, per technique, vs transformers.pipeline
 	$(BIN)/python bench/generator_throughput.py --model $(MODEL) --runs 5 --report docs/benchmarks.md
+
+bench-threads: install $(MODEL)  ## mixed-load latency with torch's and TensorFlow's thread pools at their defaults vs set (about 6 min)
+	$(BIN)/python bench/thread_pools.py --model $(MODEL) --report docs/benchmarks.md
 
 bench-load: install $(MODEL)  ## REST latency p50/p95/p99 at 1, 8, 32 customers, with vs without the GPT policy; then with 5 s think time
 	$(BIN)/python bench/load_test.py --model $(MODEL) --runs 3 --report docs/benchmarks.md

@@ -503,14 +503,21 @@ async def warm_up(url: str) -> None:
             await post_message(session, url, "warmup-open", text)
 
 
-def measure_variant(name: str, model: str, tmp: Path, args) -> dict:
-    """Serves ``model`` and drives every level ``args.runs`` times; returns its cells."""
-    from tests.e2e_fixtures import rasa_server
+def measure_variant(name: str, model: str, tmp: Path, args, *, env: Optional[dict] = None,
+                    endpoints: Optional[Path] = None) -> dict:
+    """Serves ``model`` and drives every level ``args.runs`` times; returns its cells.
+
+    ``env`` adds environment variables to the Rasa server's; ``endpoints`` replaces
+    endpoints.yml (bench/thread_pools.py varies both).
+    """
+    from tests.e2e_fixtures import ROOT as PROJECT, rasa_server
 
     tmp.mkdir(parents=True, exist_ok=True)
     cells = []
     started = time.monotonic()
-    with action_server(tmp) as actions, rasa_server(model, actions["url"], tmp) as server:
+    with action_server(tmp) as actions, rasa_server(
+            model, actions["url"], tmp, env=env,
+            endpoints=endpoints or PROJECT / "endpoints.yml") as server:
         startup = time.monotonic() - started
         print(f"[{name}] servers up in {startup:.0f} s; warming up", flush=True)
         asyncio.run(warm_up(server["url"]))
@@ -550,12 +557,12 @@ def _cells(result: dict, variant: str, users: int) -> List[dict]:
     return [c for c in result["variants"][variant]["cells"] if c["users"] == users]
 
 
-def _spread(values: List[float]) -> str:
+def spread(values: List[float]) -> str:
     values = [v for v in values if not math.isnan(v)]
     return median_spread(values) if values else "n/a"
 
 
-def _ratio_spread(values: List[float]) -> str:
+def ratio_spread(values: List[float]) -> str:
     if not values:
         return "n/a"
     values = sorted(values)
@@ -597,13 +604,13 @@ def report(result: dict) -> str:
                 lat_rows.append(
                     f"| {users} | {kind} | {label} | "
                     f"{_median([c[kind]['n'] for c in cells]):.0f} | "
-                    + " | ".join(_spread([c[kind][f'p{q}'] for c in cells])
+                    + " | ".join(spread([c[kind][f'p{q}'] for c in cells])
                                  for q in (50, 95, 99))
                     + f" | {sum(c[kind]['errors'] for c in cells)} |")
         gpt, nogpt = _cells(result, "gpt", users), _cells(result, "nogpt", users)
-        tput_rows.append(f"| {users} | {_spread([c['msgs_per_s'] for c in gpt])} | "
-                         f"{_spread([c['msgs_per_s'] for c in nogpt])} | "
-                         f"{_ratio_spread(scripted_ratios(result, users))} |")
+        tput_rows.append(f"| {users} | {spread([c['msgs_per_s'] for c in gpt])} | "
+                         f"{spread([c['msgs_per_s'] for c in nogpt])} | "
+                         f"{ratio_spread(scripted_ratios(result, users))} |")
         for variant, label in VARIANTS:
             counts: Counter = Counter()
             for c in _cells(result, variant, users):
@@ -624,7 +631,7 @@ def report(result: dict) -> str:
         met = "yes" if _median(ratios) <= RATIO_TARGET else "no"
         target_rows.append(
             f"| scripted-turn p95 at {TARGET_USERS} customers, with GPT / without GPT | "
-            f"<= {RATIO_TARGET} | {_ratio_spread(ratios)} | {met} |")
+            f"<= {RATIO_TARGET} | {ratio_spread(ratios)} | {met} |")
     for users in users_levels:
         cells = _cells(result, "gpt", users)
         p95 = [c[OPEN_ENDED]["p95"] for c in cells]
@@ -632,8 +639,8 @@ def report(result: dict) -> str:
         met = "yes" if _median(p95) < OPEN_P95_TARGET_MS else "no"
         target_rows.append(
             f"| open-ended-turn p95 with GPT, {users} customer{'s' * (users > 1)} | "
-            f"< {OPEN_P95_TARGET_MS:.0f} ms | {_spread(p95)} ms (generated replies only: "
-            f"{_spread(gen)} ms) | {met} |")
+            f"< {OPEN_P95_TARGET_MS:.0f} ms | {spread(p95)} ms (generated replies only: "
+            f"{spread(gen)} ms) | {met} |")
     for variant, label in VARIANTS:
         v = result["variants"][variant]
         for c in v["cells"]:
@@ -734,8 +741,8 @@ of `{GPT_RESPONSE}` (`no_generator` in the variant without GPT, which has no gen
 ### What may have disturbed the runs
 
 - This client runs on the same {os.cpu_count()} cores as both servers: at {max(users_levels)}
-  customers it used {_spread([100 * c for c in client])}% of the machine's CPU. Other
-  processes used {_spread([100 * f for f in foreign])}% while a level ran (all levels,
+  customers it used {spread([100 * c for c in client])}% of the machine's CPU. Other
+  processes used {spread([100 * f for f in foreign])}% while a level ran (all levels,
   both variants).
 - The variants ran one after the other (their servers took
   {result['variants']['gpt']['startup_s']:.0f} s and {result['variants']['nogpt']['startup_s']:.0f} s to start), so a change in the
