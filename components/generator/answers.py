@@ -191,7 +191,7 @@ def extractive(question: str, hits: Sequence[Hit], retriever: Retriever,
         raise ValueError("An extractive answer needs at least one passage.")
     best = hits[0]
     article = retriever.article(best.passage.slug)  # embedded when the index was built
-    q = retriever.encoder([question])[0]  # (dim,)
+    q = retriever.query_vector(question)  # (dim,); encoded once for search and this
     section = (article.section_vectors @ q) * SECTION_WEIGHT \
         + (article.heading_vectors @ q) * HEADING_WEIGHT  # (len(article.rows),)
     chosen = grounding.best_sentences(q, article.sentences, article.sentence_vectors,

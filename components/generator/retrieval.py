@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -218,7 +220,7 @@ class Retriever:
         if mode not in ("hybrid", "dense", "bm25"):
             raise ValueError(f"mode has to be 'hybrid', 'dense' or 'bm25', got {mode!r}.")
         query = (query or "")[:MAX_QUERY_CHARS]
-        vector = np.asarray(self.encoder([query]), dtype=np.float32)[0]
+        vector = self.query_vector(query)
         dense = self.embeddings @ vector  # (N,)
         bm25 = self._bm25_scores(query)  # (N,)
         if mode == "dense":
@@ -254,13 +256,65 @@ class Retriever:
                            [self.sentences[j][1] for _, j in picked], [k for k, _ in picked],
                            self.sentence_embeddings[[j for _, j in picked]])
 
+    def query_vector(self, query: str) -> np.ndarray:
+        """``query``'s embedding as ``search`` uses it: float32, shape (dim,).
+
+        Cut to ``MAX_QUERY_CHARS`` first, as ``replies.ReplyBank.nearest`` cuts it,
+        so a ``CachedEncoder`` encodes a question once for both.
+        """
+        return np.asarray(self.encoder([(query or "")[:MAX_QUERY_CHARS]]), dtype=np.float32)[0]
+
     def relevant(self, query: str, k: int, min_similarity: float) -> List[Hit]:
         """``search``, keeping only hits whose cosine similarity reaches ``min_similarity``."""
         return [h for h in self.search(query, k) if h.dense >= min_similarity]
 
 
+class CachedEncoder:
+    """An ``Encoder`` that keeps the vectors of the last ``size`` texts it encoded.
+
+    One open-ended turn reads its question three times: the written replies
+    (``replies.ReplyBank.nearest``), the retrieval (``Retriever.search``) and the
+    extractive answer's sentence scores (``answers.extractive``). With one
+    ``CachedEncoder`` behind all three the question is encoded once. Thread-safe
+    (the decode worker and the server's event loop both call it); a call with
+    several new texts encodes them in one batch.
+    """
+
+    def __init__(self, encode: Encoder, size: int = 256) -> None:
+        """``encode``: the encoder to wrap; ``size``: texts kept (the least recently used go)."""
+        self._encode = encode
+        self._size = size
+        self._vectors: "OrderedDict[str, np.ndarray]" = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        """float32, shape (len(texts), dim)."""
+        texts = list(texts)
+        with self._lock:
+            found = {t: self._vectors[t] for t in texts if t in self._vectors}
+            for text in found:
+                self._vectors.move_to_end(text)
+        missing = [t for t in dict.fromkeys(texts) if t not in found]
+        if missing:  # encoded outside the lock: one slow call does not hold up the rest
+            vectors = np.asarray(self._encode(missing), dtype=np.float32)
+            found.update(zip(missing, vectors))
+            with self._lock:
+                self._vectors.update(zip(missing, vectors))
+                while len(self._vectors) > self._size:
+                    self._vectors.popitem(last=False)
+        return np.stack([found[t] for t in texts]) if texts else np.zeros((0, 0), np.float32)
+
+
+_SHARED: List[CachedEncoder] = []  # minilm_encoder's one instance, made on first call
+_SHARED_LOCK = threading.Lock()
+
+
 def minilm_encoder() -> Encoder:
-    """The project's all-MiniLM-L6-v2 as an ``Encoder`` (loaded on first use, offline)."""
+    """The project's all-MiniLM-L6-v2 as an ``Encoder`` (loaded on first use, offline).
+
+    Every call returns the same ``CachedEncoder``, so the retriever and the
+    written replies share its cache.
+    """
     from components.nlu import minilm  # noqa: PLC0415 - torch + transformers, loaded lazily
 
     def encode(texts: Sequence[str]) -> np.ndarray:
@@ -269,7 +323,10 @@ def minilm_encoder() -> Encoder:
                                            show_progress_bar=False)
         return np.asarray(vectors, dtype=np.float32)
 
-    return encode
+    with _SHARED_LOCK:
+        if not _SHARED:
+            _SHARED.append(CachedEncoder(encode))
+        return _SHARED[0]
 
 
 def top_passage(hits: Sequence[Hit]) -> Optional[Hit]:

@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 
 from components.generator.knowledge import Passage
-from components.generator.retrieval import RRF_K, Retriever, minilm_encoder, tokenize
+from components.generator.answers import AnswerConfig, extractive
+from components.generator.retrieval import (RRF_K, CachedEncoder, Retriever, minilm_encoder,
+                                             tokenize)
 
 PASSAGES = [
     Passage("shipping-costs#0", "shipping-costs", "Shipping costs", "",
@@ -112,3 +114,51 @@ def test_hits_are_collapsed_to_one_passage_per_article(encoder):
     assert slugs[0] == "shipping-costs" and len(set(slugs)) == 3  # three articles
     everything = retriever.search("shipping", k=len(two_sections))
     assert len(everything) == 4  # as many hits as articles, at most
+
+
+# --- CachedEncoder ----------------------------------------------------------------------
+
+class CountingEncoder:
+    """Wraps an encoder and records every batch of texts it was asked to encode."""
+
+    def __init__(self, encode):
+        self.encode, self.calls = encode, []
+
+    def __call__(self, texts):
+        self.calls.append(list(texts))
+        return self.encode(texts)
+
+
+def test_the_cache_gives_the_encoders_vectors_and_encodes_each_text_once(encoder):
+    counting = CountingEncoder(encoder)
+    cached = CachedEncoder(counting, size=3)
+    texts = ["where is my parcel", "refund timing", "where is my parcel"]
+    np.testing.assert_allclose(cached(texts), encoder(texts), atol=1e-6)
+    assert counting.calls == [["where is my parcel", "refund timing"]]
+    np.testing.assert_allclose(cached(["refund timing", "new one"]),
+                               encoder(["refund timing", "new one"]), atol=1e-6)
+    assert counting.calls[1:] == [["new one"]]
+
+
+def test_the_least_recently_used_text_leaves_the_cache(encoder):
+    counting = CountingEncoder(encoder)
+    cached = CachedEncoder(counting, size=2)
+    cached(["a"]), cached(["b"]), cached(["a"]), cached(["c"])  # b is the oldest now
+    cached(["a"]), cached(["b"])
+    assert counting.calls == [["a"], ["b"], ["c"], ["b"]]
+
+
+def test_a_question_is_encoded_once_for_the_search_and_the_extractive_answer():
+    counting = CountingEncoder(minilm_encoder())
+    retriever = Retriever.build(PASSAGES, CachedEncoder(counting))
+    question = "my money hasn't appeared on my visa yet"
+    before = len(counting.calls)
+    hits = retriever.search(question, k=2)
+    answer = extractive(question, hits, retriever, AnswerConfig())
+    assert "3 more business days" in answer.text
+    assert counting.calls[before:] == [[question]]
+
+
+def test_minilm_encoder_is_one_shared_cache():
+    assert minilm_encoder() is minilm_encoder()
+    assert isinstance(minilm_encoder(), CachedEncoder)
