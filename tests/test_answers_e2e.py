@@ -4,7 +4,8 @@ Ten conversations through the real agent (NLU, policies, the GPT policy's
 index from the archive, GenerativeNLG): each help-center answer must state the
 fact the customer asked for, name its source article, and be stored with mode
 "extractive", its sources and the groundedness verdict. The questions are ours,
-in neither the help center's training questions nor the held-out benchmark set.
+not in the held-out benchmark set, and none is a near copy (MiniLM cosine >= 0.92)
+of a known question of the index (data/grounded/), which retrieval now reads.
 
 Routing is NLU's (issue 15): a question that NLU sends to a scripted flow gets no
 help-center answer. At most two of the ten may be routed away; every one that
@@ -23,8 +24,9 @@ pytestmark = pytest.mark.slow
 HELP_CENTER_URL = yaml.safe_load((ROOT / "endpoints.yml").read_text())["nlg"]["answers"][
     "help_center_url"].rstrip("/")
 
-# (question, the article that answers it, what the answer must contain: each item a
-# phrase, or a tuple of equally right phrasings of the same fact from the article)
+# (question, the article that answers it (or a tuple of articles that each state the
+# fact), what the answer must contain: each item a phrase, or a tuple of equally right
+# phrasings of the same fact from the article)
 CONVERSATIONS = [
     ("is there a discount for teachers?", "student-and-group-discounts",
      [("no published discount for teachers",
@@ -33,15 +35,18 @@ CONVERSATIONS = [
      ["no published student discount"]),
     ("can I swap the color of my lamp after ordering", "change-colour-or-size",
      ["still processing"]),
-    ("do gift cards ever expire?", "gift-card-balance-and-expiry",
-     ["terms that came with the gift card"]),
-    ("do you price match?", "price-matching", ["no published price-matching policy"]),
-    ("do you sell gift cards?", "buying-gift-cards", ["gift cards are digital"]),
+    ("is there an end date on a kestrel gift card?",
+     ("gift-card-balance-and-expiry", "buying-gift-cards"),  # both have a section on expiry
+     [("terms that came with", "terms that come with")]),
+    ("will you match a lower price from another store?", "price-matching",
+     ["no published price-matching policy"]),
+    ("are your gift cards physical cards or emailed?", ("buying-gift-cards", "sending-a-gift"),
+     ["gift cards are digital"]),
     ("my box arrived soaking wet, what should I do?", "damaged-or-wet-box",
      [("unpack the box carefully", "check the items straight away")]),
     ("how do I turn on two-step sign in?", "two-step-sign-in",
-     ["6-digit code", "Account settings, then Security"]),
-    ("can I ship to a PO box?", "po-box-and-military-addresses", ["PO box"]),
+     [("6-digit code", "Turn on two-step sign-in"), "Account settings, then Security"]),
+    ("could my parcel go to a post office box?", "po-box-and-military-addresses", ["PO box"]),
     ("what should I do if a part is missing from my order?", "missing-items-or-parts",
      ["order number"]),
 ]
@@ -61,13 +66,15 @@ async def answer(agent, question):
 async def test_store_questions_are_answered_from_the_help_center_with_their_source(agent):
     assert len(CONVERSATIONS) >= 10
     answered, wrong = 0, []
-    for question, slug, words in CONVERSATIONS:
+    for question, slugs, words in CONVERSATIONS:
         text, meta = await answer(agent, question)
         if meta is None or meta.get("mode") != "extractive":
             continue  # routed to a scripted flow, or no passage was relevant enough
         answered += 1
         # The passages the sentences came from: all of the cited article, it first.
         sources = meta["sources"]
+        slugs = slugs if isinstance(slugs, tuple) else (slugs,)
+        slug = sources[0]["slug"] if sources and sources[0]["slug"] in slugs else slugs[0]
         link = f"{HELP_CENTER_URL}/{slug}"
         problems = [f"uses {s['id']}" for s in sources if s["slug"] != slug]
         problems += [] if sources else ["no sources"]
@@ -82,3 +89,16 @@ async def test_store_questions_are_answered_from_the_help_center_with_their_sour
     assert not wrong, "\n".join(wrong)
     assert answered >= len(CONVERSATIONS) - 2, f"only {answered} answered from the help center"
 
+
+
+def test_no_question_here_nearly_copies_a_known_question():
+    """Retrieval reads data/grounded/'s questions; a copy of one here would test memory."""
+    import numpy as np
+
+    from components.generator.knowledge import load_known_questions
+    from components.generator.retrieval import minilm_encoder
+
+    encode = minilm_encoder()
+    known = encode([q.question for q in load_known_questions(ROOT / "data" / "grounded")])
+    similarity = encode([question for question, _, _ in CONVERSATIONS]) @ known.T
+    assert similarity.max() < 0.92, CONVERSATIONS[int(similarity.max(axis=1).argmax())][0]

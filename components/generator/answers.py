@@ -30,6 +30,8 @@ import re
 from dataclasses import dataclass, fields
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
+import numpy as np
+
 from components.generator import grounding
 from components.generator.retrieval import Hit, Retriever
 
@@ -180,7 +182,9 @@ def extractive(question: str, hits: Sequence[Hit], retriever: Retriever,
     paragraph often states the short answer ("no physical stores", the $4.95
     price) while a later section wins retrieval on a shared word; on the held-out
     questions 38 of the 87 wrong answers had the right article but another section.
-    Sentences are scored as ``SECTION_WEIGHT`` says and kept in article order.
+    Sentences are scored as ``SECTION_WEIGHT`` says and kept in article order; when
+    a known question of the article matched (``Hit.section``), its section's
+    sentences get another ``SECTION_WEIGHT``.
     ``sources`` lists the passages the sentences came from, best hit first; each
     carries the best hit's fused and BM25 scores and its own cosine similarity.
 
@@ -194,6 +198,9 @@ def extractive(question: str, hits: Sequence[Hit], retriever: Retriever,
     q = retriever.query_vector(question)  # (dim,); encoded once for search and this
     section = (article.section_vectors @ q) * SECTION_WEIGHT \
         + (article.heading_vectors @ q) * HEADING_WEIGHT  # (len(article.rows),)
+    if best.section is not None:  # a known question of this section matched: prefer it
+        section = section + SECTION_WEIGHT * np.array(
+            [(retriever.passages[row].heading or "") == best.section for row in article.rows])
     chosen = grounding.best_sentences(q, article.sentences, article.sentence_vectors,
                                       config.max_sentences, config.max_chars,
                                       bonus=section[article.sentence_rows],

@@ -19,6 +19,11 @@ the citation still names the article (title and slug). Each passage's text for
 retrieval is prefixed with the article title, since a section such as "Where
 Kestrel Home delivers" is ambiguous alone.
 
+Known questions (data/grounded/*.yml, ``articles: [{slug, pairs: [{question, section,
+answer}]}]``) are customer questions written for one section of one article;
+``load_known_questions`` reads them for the index (retrieval.py, "Known questions").
+A file without ``articles:`` (no_answer.yml's written replies) is skipped.
+
 Files whose name starts with ``_`` or that are not ``.md`` are ignored (notes).
 Front matter is parsed by python-frontmatter. Nothing here imports Rasa; the GPT
 policy calls ``load_articles`` when ``rasa train`` builds the index.
@@ -202,8 +207,12 @@ def load_passages(folder: Path) -> List[Passage]:
 
 def fingerprint(folder: Path) -> str:
     """sha256 over the article files' names and bytes: changes when any article does."""
+    return _digest(article_files(Path(folder)))
+
+
+def _digest(paths: Sequence[Path]) -> str:
     digest = hashlib.sha256()
-    for path in article_files(Path(folder)):
+    for path in paths:
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 
@@ -211,3 +220,51 @@ def fingerprint(folder: Path) -> str:
 def by_slug(articles: Sequence[Article]) -> Dict[str, Article]:
     """``{slug: article}``."""
     return {a.slug: a for a in articles}
+
+
+@dataclass(frozen=True)
+class KnownQuestion:
+    """A customer question written for one section of an article (data/grounded/)."""
+
+    question: str
+    slug: str
+    section: str  # the heading of the passage that answers it; "" for the opening paragraph
+
+
+def known_question_files(folder: Path) -> List[Path]:
+    """The ``*.yml`` files of ``folder``, sorted (a file path is read alone)."""
+    folder = Path(folder)
+    return [folder] if folder.is_file() else sorted(folder.glob("*.yml"))
+
+
+def load_known_questions(folder: Path) -> List[KnownQuestion]:
+    """Every ``articles: [{slug, pairs: [{question, section}]}]`` question under ``folder``.
+
+    Raises:
+        KnowledgeError: if ``folder`` does not exist, or an entry lacks its slug,
+            question or section (the message names the file and entry).
+    """
+    import yaml  # noqa: PLC0415 - only where the index is built
+
+    if not Path(folder).exists():
+        raise KnowledgeError(f"Known questions: {folder} does not exist. Point the GPT policy's "
+                             f"`questions` at the folder of grounded questions, or set it to null.")
+    questions = []
+    for path in known_question_files(folder):
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        for i, article in enumerate(data.get("articles") or []):
+            for j, pair in enumerate((article or {}).get("pairs") or []):
+                try:
+                    questions.append(KnownQuestion(str(pair["question"]), str(article["slug"]),
+                                                   str(pair.get("section") or "")))
+                except (KeyError, TypeError) as e:
+                    raise KnowledgeError(
+                        f"Known questions {path}: article {i}, pair {j} lacks {e}. Each article "
+                        f"needs a slug, each pair a question (and a section heading, or \"\" "
+                        f"for the opening paragraph).") from e
+    return questions
+
+
+def questions_fingerprint(folder: Path) -> str:
+    """sha256 over the known-question files' names and bytes."""
+    return _digest(known_question_files(folder))

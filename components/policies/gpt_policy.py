@@ -105,6 +105,10 @@ class GPTPolicy(Policy):
             # team, sent as written to the closest off-topic or chit-chat message
             # (config.yml: data/grounded/no_answer.yml); None: none.
             "replies": None,
+            # Folder (or file) of customer questions written for the articles'
+            # sections (config.yml: data/grounded), embedded into the index as a
+            # third ranker (components/generator/retrieval.py); None: none.
+            "questions": None,
         }
 
     def __init__(
@@ -142,8 +146,12 @@ class GPTPolicy(Policy):
         written = config.get("replies")
         bank = (hashlib.sha256(Path(written).read_bytes()).hexdigest()
                 if written and Path(written).is_file() else "-")
+        questions = config.get("questions")
+        known = (knowledge.questions_fingerprint(Path(questions))
+                 if questions and Path(questions).exists() else "-")
         return hashlib.sha256(f"{build.inputs_fingerprint(config)}|{articles}|{index}|"
-                              f"{retrieval.INDEX_FORMAT}|{written}|{bank}".encode()).hexdigest()
+                              f"{retrieval.INDEX_FORMAT}|{written}|{bank}|{questions}|"
+                              f"{known}".encode()).hexdigest()
 
     def train(
         self,
@@ -161,7 +169,8 @@ class GPTPolicy(Policy):
                 missing or malformed, ``base_model`` cannot be loaded, the
                 ``train`` options are invalid, or a help-center article is
                 malformed (the message names the file and the fix), or a written
-                reply is malformed or states a store fact.
+                reply is malformed or states a store fact, or a known question is
+                malformed or names a section the help center lacks.
         """
         if self.response not in domain.responses:
             raise GPTPolicyConfigError(
@@ -180,8 +189,13 @@ class GPTPolicy(Policy):
             out = Path(path) / GENERATOR_DIR
             shutil.copytree(built, out, dirs_exist_ok=True)
             if passages:
-                retrieval.Retriever.build(passages, retrieval.minilm_encoder()).save(
-                    Path(path) / KNOWLEDGE_DIR)
+                try:
+                    index = retrieval.Retriever.build(passages, retrieval.minilm_encoder(),
+                                                      self._known_questions())
+                except ValueError as e:
+                    raise GPTPolicyConfigError(f"GPTPolicy cannot index the help center: {e}") \
+                        from e
+                index.save(Path(path) / KNOWLEDGE_DIR)
             if written:
                 replies.ReplyBank.build(written, retrieval.minilm_encoder()).save(
                     Path(path) / REPLIES_DIR)
@@ -219,6 +233,16 @@ class GPTPolicy(Policy):
             raise GPTPolicyConfigError(f"GPTPolicy cannot index the help center: {e}") from e
         logger.info("GPTPolicy: indexing %d help-center passages from %s.", len(passages), folder)
         return passages
+
+    def _known_questions(self) -> List[knowledge.KnownQuestion]:
+        """The ``questions`` folder's known questions; [] when it is null."""
+        folder = self.config.get("questions")
+        if not folder:
+            return []
+        try:
+            return knowledge.load_known_questions(Path(folder))
+        except knowledge.KnowledgeError as e:
+            raise GPTPolicyConfigError(f"GPTPolicy cannot index the known questions: {e}") from e
 
     def _written_replies(self) -> List[replies.WrittenReply]:
         """The ``replies`` file's written replies; [] when it is null."""

@@ -113,3 +113,17 @@ def test_an_article_is_read_in_article_order_and_unknown_slugs_fail(store_index)
     assert store_index.article("no-stores").rows == [0, 1]
     with pytest.raises(KeyError):
         store_index.article("no-such-article")
+
+
+def test_a_matched_known_questions_section_is_preferred(store_index):
+    """The same hit, without and with a known question of the 'seeing an item' section."""
+    from components.generator.answers import extractive
+
+    question = "do you have a shop I can visit?"
+    plain = Hit(STORES[0], 0.03, 0.5, 1.0)
+    matched = Hit(STORES[0], 0.03, 0.5, 1.0, question=0.8, section="Seeing an item before buying")
+    config = AnswerConfig(max_sentences=1)
+    without, with_match = (split_citation(extractive(question, [h], store_index, config).text)[0]
+                           for h in (plain, matched))
+    assert without == STORES[0].text  # the opening paragraph wins on its own
+    assert with_match in STORES[1].text and with_match != STORES[1].text  # one sentence of it

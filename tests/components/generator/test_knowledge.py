@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from components.generator.knowledge import (
-    KnowledgeError, fingerprint, load_articles, load_passages, split_passages,
+    KnowledgeError, KnownQuestion, fingerprint, load_articles, load_known_questions, load_passages,
+    questions_fingerprint, split_passages,
 )
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -100,3 +101,40 @@ def test_the_project_help_center_loads():
     passages = load_passages(ROOT / "data" / "knowledge")
     assert len({p.id for p in passages}) == len(passages) > 5 * len(articles)
     assert all(p.text for p in passages)
+
+
+# --- Known questions (data/grounded/) ----------------------------------------------------
+
+def test_the_projects_known_questions_name_sections_of_the_help_center():
+    questions = load_known_questions(ROOT / "data" / "grounded")
+    assert len(questions) >= 600  # no_answer.yml (written replies, no `articles:`) is skipped
+    sections = {(p.slug, p.heading) for p in load_passages(ROOT / "data" / "knowledge")}
+    assert all((q.slug, q.section) in sections for q in questions)
+
+
+def test_known_questions_are_read_from_a_folder_or_one_file(tmp_path):
+    path = tmp_path / "returns.yml"
+    path.write_text('articles:\n  - slug: how-to-return\n    pairs:\n'
+                    '      - question: "how do i send it back"\n        section: ""\n'
+                    '        answer: "Start a return in your account."\n'
+                    '      - question: "is the label free"\n        section: "Labels"\n')
+    (tmp_path / "no_answer.yml").write_text('no_answer:\n  - question: "hi"\n    answer: "Hi!"\n')
+    expected = [KnownQuestion("how do i send it back", "how-to-return", ""),
+                KnownQuestion("is the label free", "how-to-return", "Labels")]
+    assert load_known_questions(tmp_path) == expected
+    assert load_known_questions(path) == expected
+    before = questions_fingerprint(tmp_path)
+    path.write_text(path.read_text().replace("free", "paid"))
+    assert questions_fingerprint(tmp_path) != before
+
+
+@pytest.mark.parametrize("text,missing", [
+    ('articles:\n  - pairs:\n      - question: "q"\n', "slug"),
+    ('articles:\n  - slug: a\n    pairs:\n      - section: "S"\n', "question"),
+])
+def test_a_malformed_known_question_names_its_file_and_entry(tmp_path, text, missing):
+    (tmp_path / "bad.yml").write_text(text)
+    with pytest.raises(KnowledgeError, match=rf"bad\.yml: article 0, pair 0 lacks '{missing}'"):
+        load_known_questions(tmp_path)
+    with pytest.raises(KnowledgeError, match="does not exist"):
+        load_known_questions(tmp_path / "nowhere")

@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from components.generator.knowledge import Passage
 from components.generator.answers import AnswerConfig, extractive
-from components.generator.retrieval import (RRF_K, CachedEncoder, Retriever, minilm_encoder,
-                                             tokenize)
+from components.generator.knowledge import KnownQuestion, Passage
+from components.generator.retrieval import (QUESTION_MATCH, QUESTIONS_FILE, RRF_K, CachedEncoder,
+                                             Retriever, minilm_encoder, tokenize)
 
 PASSAGES = [
     Passage("shipping-costs#0", "shipping-costs", "Shipping costs", "",
@@ -162,3 +162,71 @@ def test_a_question_is_encoded_once_for_the_search_and_the_extractive_answer():
 def test_minilm_encoder_is_one_shared_cache():
     assert minilm_encoder() is minilm_encoder()
     assert isinstance(minilm_encoder(), CachedEncoder)
+
+
+# --- Known questions ---------------------------------------------------------------------
+
+KNOWN = [KnownQuestion("when will the refund show on my card", "card-refund-timing", ""),
+         KnownQuestion("what does care plus cover", "kestrel-care-plus", "")]
+
+
+@pytest.fixture(scope="module")
+def with_questions(encoder):
+    return Retriever.build(PASSAGES, encoder, KNOWN)
+
+
+def test_a_close_paraphrase_of_a_known_question_marks_its_article(with_questions):
+    hit = with_questions.search("when will my refund show on my card?", k=1)[0]
+    assert hit.passage.slug == "card-refund-timing"
+    assert hit.question >= QUESTION_MATCH and hit.section == ""
+    assert hit.record()["question"] == round(hit.question, 4)
+
+
+def test_without_a_close_known_question_the_ranking_is_the_two_rankers_alone(
+        retriever, with_questions):
+    for question in ("the parcel came soaking wet", "how much is delivery", ""):
+        plain, known = retriever.search(question, k=3), with_questions.search(question, k=3)
+        assert known == plain
+        assert all(h.question == 0.0 and h.section is None for h in known)
+        assert "question" not in known[0].record()
+
+
+def test_a_matched_known_question_passes_the_relevance_threshold(with_questions):
+    question = "what does care plus cover"
+    assert [h.passage.slug for h in with_questions.relevant(question, 3, 0.99)] == [
+        "kestrel-care-plus"]
+
+
+def test_the_known_question_ranker_votes_like_the_other_two(with_questions, encoder):
+    question = "when will the refund show on my card"  # the known question itself
+    vector = with_questions.query_vector(question)
+    dense = with_questions.embeddings @ vector
+    bm25 = with_questions._bm25_scores(question)
+    expected = np.zeros(len(PASSAGES))
+    for scores in (dense, bm25):
+        order = np.argsort(-scores, kind="stable")
+        if scores is bm25:
+            order = order[scores[order] > 0]
+        expected[order] += 1 / (RRF_K + 1 + np.arange(len(order)))
+    expected[1] += 1 / (RRF_K + 1)  # the one article with a match, ranked first
+    hits = with_questions.search(question, k=4)
+    for hit in hits:
+        row = [p.id for p in PASSAGES].index(hit.passage.id)
+        assert hit.score == pytest.approx(expected[row], abs=1e-6)
+
+
+def test_a_known_question_must_name_a_section_the_help_center_has(encoder):
+    with pytest.raises(ValueError, match=r"'no such section'.*fix its slug or section"):
+        Retriever.build(PASSAGES, encoder,
+                        [KnownQuestion("refund?", "card-refund-timing", "no such section")])
+
+
+def test_known_questions_survive_save_and_load_and_are_required(with_questions, encoder,
+                                                                 tmp_path):
+    with_questions.save(tmp_path / "index")
+    loaded = Retriever.load(tmp_path / "index", encoder)
+    assert loaded.questions == KNOWN
+    np.testing.assert_array_equal(loaded.question_embeddings, with_questions.question_embeddings)
+    (tmp_path / "index" / QUESTIONS_FILE).unlink()
+    with pytest.raises(FileNotFoundError, match="rebuild with `rasa train`"):
+        Retriever.load(tmp_path / "index", encoder)

@@ -276,6 +276,26 @@ def test_training_indexes_the_help_center_into_the_archive(config, storage, cont
             "shipping-costs#1"
 
 
+def test_training_indexes_the_known_questions_and_refuses_an_unknown_section(
+        config, storage, context, help_center, tmp_path):
+    from components.generator.retrieval import Retriever, minilm_encoder
+    from components.policies.gpt_policy import KNOWLEDGE_DIR
+
+    questions = tmp_path / "grounded.yml"
+    questions.write_text('articles:\n  - slug: shipping-costs\n    pairs:\n'
+                         '      - question: "what does express cost"\n        section: "Express"\n')
+    resource = Resource("gpt_policy")
+    with_questions = {**config, "knowledge": str(help_center), "questions": str(questions)}
+    GPTPolicy.create(with_questions, storage, resource, context).train([], DOMAIN)
+    with storage.read_from(resource) as path:
+        hit = Retriever.load(path / KNOWLEDGE_DIR, minilm_encoder()).search(
+            "how much does express cost", k=1)[0]
+        assert (hit.passage.slug, hit.section) == ("shipping-costs", "Express")
+    questions.write_text(questions.read_text().replace('"Express"', '"Overnight"'))
+    with pytest.raises(GPTPolicyConfigError, match=r"help center.*'Overnight'"):
+        GPTPolicy.create(with_questions, storage, Resource("p"), context).train([], DOMAIN)
+
+
 def test_a_broken_article_fails_training_naming_the_file(config, storage, context,
                                                          help_center):
     (help_center / "wet-box.md").write_text("---\ntitle: [unclosed\n---\nText.")
@@ -333,3 +353,13 @@ def test_an_edited_written_reply_changes_the_fingerprint(config, written_replies
     before = GPTPolicy.fingerprint_addon(with_replies)
     written_replies.write_text('no_answer:\n  - question: "hi"\n    answer: "Hello!"\n')
     assert GPTPolicy.fingerprint_addon(with_replies) != before
+
+
+def test_edited_known_questions_change_the_fingerprint(config, tmp_path):
+    path = tmp_path / "grounded.yml"
+    path.write_text('articles:\n  - slug: a\n    pairs:\n      - question: "q"\n')
+    with_questions = {**config, "questions": str(tmp_path)}
+    before = GPTPolicy.fingerprint_addon(with_questions)
+    assert before != GPTPolicy.fingerprint_addon(config)
+    path.write_text(path.read_text().replace('"q"', '"another q"'))
+    assert GPTPolicy.fingerprint_addon(with_questions) != before
