@@ -93,7 +93,6 @@ async def test_store_questions_are_answered_from_the_help_center_with_their_sour
 
 def test_no_question_here_nearly_copies_a_known_question():
     """Retrieval reads data/grounded/'s questions; a copy of one here would test memory."""
-    import numpy as np
 
     from components.generator.knowledge import load_known_questions
     from components.generator.retrieval import minilm_encoder
