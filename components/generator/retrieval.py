@@ -293,12 +293,13 @@ class Retriever:
         vector = self.query_vector(query)
         dense = self.embeddings @ vector  # (N,)
         bm25 = self._bm25_scores(query)  # (N,)
+        matches: Dict[str, Tuple[float, str]] = {}
         if mode == "dense":
             fused = dense.astype(np.float64)
         elif mode == "bm25":
             fused = bm25.astype(np.float64) + 1e-6 * dense  # ties (no shared word) by meaning
-        matches = self.question_matches(vector) if mode == "hybrid" else {}
-        if mode == "hybrid":
+        else:
+            matches = self.question_matches(vector)
             known = np.array([matches.get(p.slug, (0.0, ""))[0] for p in self.passages])
             fused = np.zeros(len(self.passages))
             for scores in (dense, bm25, known):
