@@ -31,7 +31,7 @@ export SLACK_DEDUPE_URL ?=
 .PHONY: help chat install db train actions shell serve webchat help-pages scale-out test test-fast lint validate audit audit-online clean \
         export review dataset finetune evaluate promote rollback analytics bench bench-train \
         bench-generator bench-feedback bench-nlu bench-oos bench-nlu-cost bench-heldout bench-throughput bench-load bench-threads bench-answers \
-        bench-grounding bench-passages
+        bench-grounding bench-passages bench-server bench-lora
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -101,7 +101,7 @@ rollback: install  ## make the previous generator current again
 analytics: install  ## summary table and plot of the tracker store
 	$(FEEDBACK) analytics
 
-bench: bench-train bench-nlu bench-oos bench-nlu-cost bench-heldout bench-answers bench-grounding bench-passages bench-throughput bench-load bench-threads bench-generator bench-feedback  ## every benchmark: rewrites docs/benchmarks.md and its plots (about 2.5 h on 2 cores)
+bench: bench-train bench-nlu bench-oos bench-nlu-cost bench-heldout bench-answers bench-grounding bench-passages bench-throughput bench-load bench-threads bench-generator bench-feedback bench-server bench-lora  ## every benchmark: rewrites docs/benchmarks.md and its plots (about 2.5 h on 2 cores)
 
 bench-train: install  ## rasa train per component, archive size, unchanged retrain, cold start -> docs/benchmarks.md
 	$(BIN)/python bench/train_cost.py --report docs/benchmarks.md
@@ -144,8 +144,15 @@ bench-generator: install $(MODEL)  ## generator size, reply latency, event-loop 
 bench-feedback: install $(MODEL)  ## time and peak RSS of export and fine-tune on 10,000 conversations
 	$(BIN)/python bench/feedback_scale.py --conversations 10000 --archive $(MODEL) --report docs/benchmarks.md
 
+bench-server: install $(MODEL)  ## the inference-server backend vs the in-process generator at 1, 8, 32 conversations, and under the mixed load (about 6 min)
+	$(BIN)/python bench/server_backend.py --model $(MODEL) --report docs/benchmarks.md
+
+bench-lora: install  ## LoRA vs full fine-tuning of a 100M-class model (random weights): time and peak RSS
+	$(BIN)/python bench/lora_cost.py --report docs/benchmarks.md
+
 audit: install  ## the locked dependencies against the offline PyPA Advisory Database snapshot (ADVISORY_DB=path); fails on a finding docs/security.md does not explain
 	$(BIN)/python scripts/audit.py --db $(ADVISORY_DB)
+	$(BIN)/python scripts/audit.py --db $(ADVISORY_DB) --constraints scripts/llama_server_constraints.txt
 
 audit-online:  ## pip-audit over the locked dependencies, from its own venv (needs a reachable vulnerability database; docs/security.md)
 	test -x .venv-audit/bin/pip-audit || { python3.11 -m venv .venv-audit && \

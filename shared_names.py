@@ -57,7 +57,11 @@ class GenerationRecord:
 
     generated: bool  # True when the text was generated and passed the guardrails
     # Why the canned text was sent: "no_generator", "no_user_turn", "empty_message",
-    # "timeout", "error" (before or during decoding), "empty", "blocked" (guardrails).
+    # "timeout", "error" (before or during decoding), "empty", "blocked" (guardrails),
+    # "unsupported" (the groundedness check), "not_an_answer" (a reply written from
+    # passages that states no fact), or an inference server's failure
+    # ("server_unavailable", "server_unreachable", "server_timeout", "server_malformed",
+    # "server_http_<status>"; components/generator/server.py).
     fallback: Optional[str] = None
     # What post-processing changed, in order; None (not stored) when nothing was decoded.
     guardrails: Optional[List[str]] = None
@@ -77,6 +81,10 @@ class GenerationRecord:
     # The groundedness check: {"grounded": bool, "unsupported": [sentences]}.
     groundedness: Optional[Dict[str, Any]] = None
     reply_id: Optional[str] = None  # 16 hex characters; a rating refers to it
+    # A reply the generator wrote from the passages but that was not sent, when the
+    # extractive answer or the canned text replaced it: {"reason": why (as ``fallback``),
+    # "text": the reply after the guardrails, "" when none came}.
+    rejected: Optional[Dict[str, Any]] = None
 
     @property
     def answered(self) -> bool:

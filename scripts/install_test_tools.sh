@@ -2,7 +2,8 @@
 # Installs what the tests drive besides Python: Debian's chromium and
 # chromium-driver (the browser test), tmux (the `rasa shell` test), nginx-light
 # (the scale-out test's load balancer), and the web chat page's npm packages
-# (socket.io-client; playwright-core for the browser test).
+# (socket.io-client; playwright-core for the browser test); then llama.cpp's server
+# in .venv-llama (scripts/install_llama_server.sh; the test with a real inference server).
 # Idempotent; apt-get runs only for what is missing, and needs root (or sudo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,3 +29,4 @@ if [ ! -f webchat/node_modules/.package-lock.json ] || \
   (cd webchat && npm ci --no-audit --no-fund --loglevel=error)
 fi
 echo "Test tools ready: $(/usr/bin/chromium --version 2>/dev/null | head -1), tmux $(tmux -V | cut -d' ' -f2), nginx"
+scripts/install_llama_server.sh

@@ -97,7 +97,7 @@ def cmd_dataset(args) -> None:
 
 
 def cmd_finetune(args) -> None:
-    from components.feedback.finetune import finetune, resolve_base
+    from components.feedback.finetune import LoraSettings, finetune, resolve_base
     from components.feedback.versions import GeneratorVersions
 
     versions = GeneratorVersions(args.versions)
@@ -106,8 +106,9 @@ def cmd_finetune(args) -> None:
                                    "seed": args.seed, "max_steps": args.max_steps,
                                    "batch_size": args.batch_size}.items() if v is not None}
     replay = None if args.no_replay else args.replay
+    lora = LoraSettings(r=args.lora_r, alpha=2 * args.lora_r) if args.lora else None
     meta = finetune(base, args.dataset, args.out, overrides, replay_corpus=replay,
-                    repeats=args.repeats)
+                    repeats=args.repeats, lora=lora)
     print(json.dumps({k: meta[k] for k in ("version", "base_version", "train_examples",
                                             "val_examples", "epochs", "steps", "val_perplexity",
                                             "train_seconds")}, indent=2))
@@ -179,6 +180,8 @@ def cmd_analytics(args) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with one sub-command per step of the loop."""
+    from components.feedback.finetune import LoraSettings  # light: no torch at import
+
     parser = argparse.ArgumentParser(prog="python -m components.feedback",
                                      description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -224,6 +227,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-replay", action="store_true", help="train on the feedback pairs only")
     p.add_argument("--repeats", type=int, default=4,
                    help="with replay: each feedback pair is seen this many times per epoch")
+    p.add_argument("--lora", action="store_true",
+                   help="train a LoRA adapter (peft) instead of every weight: for checkpoints "
+                        "too big to fine-tune fully on a CPU; give a lower --learning-rate "
+                        "than the tiny built-in model's, e.g. 2e-4")
+    rank = LoraSettings.r  # the dataclass default
+    p.add_argument("--lora-r", type=int, default=rank,
+                   help=f"the adapter's rank (default {rank}; alpha is twice it)")
     for name, kind in (("--epochs", int), ("--learning-rate", float), ("--seed", int),
                        ("--max-steps", int), ("--batch-size", int)):
         p.add_argument(name, type=kind, default=None)

@@ -16,6 +16,7 @@ version, dataset files with their SHA-256, training config and code version.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -24,6 +25,7 @@ import shutil
 import tarfile
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
@@ -31,7 +33,7 @@ from components.feedback.review import read_pairs
 from components.feedback.versions import GeneratorVersions
 from components.generator import corpus as corpus_lib
 from components.generator.config import TrainConfig
-from components.generator.generator import Generator, read_meta
+from components.generator.generator import ADAPTER_OF, Generator, is_adapter, read_meta
 from components.generator.prompt import Turn
 
 logger = logging.getLogger(__name__)
@@ -47,6 +49,40 @@ FINETUNE_DEFAULTS = {"learning_rate": 3e-4, "epochs": 8, "patience": 2, "warmup_
 
 class FinetuneError(RuntimeError):
     """Fine-tuning cannot start; the message says what is missing."""
+
+
+@dataclass(frozen=True)
+class LoraSettings:
+    """A LoRA adapter (Hu et al. 2021, "LoRA: Low-Rank Adaptation of Large Language Models").
+
+    Each adapted weight W (d_out, d_in) gets a trainable update B A, with A
+    (r, d_in) and B (d_out, r), scaled by ``alpha / r``; W stays frozen, so the
+    optimiser keeps state for r (d_in + d_out) numbers per matrix instead of
+    d_in d_out. r 8 and alpha 16 are the common starting point of the paper's
+    experiments (r 1-64 reached full fine-tuning quality on GPT-3) and peft's
+    examples; "all-linear" adapts every linear layer but the output head.
+    """
+
+    r: int = 8  # rank of the update
+    alpha: int = 16  # scale alpha / r
+    dropout: float = 0.05  # on the adapter's input, in training only
+    target_modules: str = "all-linear"  # peft's name for every linear layer but lm_head
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.r, int) or self.r < 1:
+            raise ValueError(f"LoRA rank r has to be an integer >= 1, got {self.r!r}; 8 is usual.")
+        if not self.alpha > 0:
+            raise ValueError(f"LoRA alpha has to be > 0, got {self.alpha!r}; 2 * r is usual.")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"LoRA dropout has to be in [0, 1), got {self.dropout!r}.")
+
+    def attach(self, model):
+        """``model`` wrapped as peft's ``PeftModel`` with a fresh, trainable adapter."""
+        from peft import LoraConfig, get_peft_model
+
+        return get_peft_model(model, LoraConfig(
+            r=self.r, lora_alpha=self.alpha, lora_dropout=self.dropout,
+            target_modules=self.target_modules, task_type="CAUSAL_LM"))
 
 
 def extract_archive_generator(archive: Union[str, Path], out_dir: Path) -> Path:
@@ -100,8 +136,15 @@ def _sha256(path: Path) -> str:
 def finetune(base: Union[str, Path], dataset: Union[str, Path], out_dir: Union[str, Path],
              overrides: Optional[Dict[str, Any]] = None,
              replay_corpus: Optional[Union[str, Path]] = None,
-             repeats: int = 4, progress: bool = True) -> Dict[str, Any]:
+             repeats: int = 4, progress: bool = True,
+             lora: Optional[LoraSettings] = None) -> Dict[str, Any]:
     """Fine-tunes ``base`` on ``<dataset>/train.jsonl``; writes ``out_dir``; returns its meta.
+
+    With ``lora``, only a LoRA adapter is trained and ``out_dir`` holds the
+    adapter (a few MB) with ``adapter_of`` naming the full model it adapts;
+    ``Generator.load`` merges them. A base that is itself an adapter goes on
+    training that adapter, on the same full model. Without ``lora`` an adapter
+    base is merged first and every weight is trained.
 
     ``replay_corpus`` (e.g. data/generator) mixes the original dialogues into
     the training set, so the generator does not forget them while it learns
@@ -126,8 +169,17 @@ def finetune(base: Union[str, Path], dataset: Union[str, Path], out_dir: Union[s
     pairs = read_pairs(train_file)
     if not pairs:
         raise FinetuneError(f"'{train_file}' has no training pairs.")
-    generator = Generator.load(base)
     base_meta = read_meta(base)
+    adapter_of = None
+    if lora is not None:
+        generator = Generator.load(base, merge=False)  # an adapter base stays trainable
+        if is_adapter(base):
+            adapter_of = base_meta[ADAPTER_OF]
+        else:
+            adapter_of = {"version": generator.model_version, "path": str(Path(base).resolve())}
+            generator.model = lora.attach(generator.model)
+    else:
+        generator = Generator.load(base)
     values = {**FINETUNE_DEFAULTS, **(overrides or {})}
     for key in ("max_seq_len", "max_turns", "system_prompt"):  # keep the base's prompt shape
         if key in base_meta.get("train_config", {}) and key not in (overrides or {}):
@@ -158,9 +210,11 @@ def finetune(base: Union[str, Path], dataset: Union[str, Path], out_dir: Union[s
     checkpoints = out_dir.parent / f".{out_dir.name}.ckpt"
     summary = trainer.fit(model, tok, train_x, val_x, cfg, progress, checkpoint_dir=checkpoints)
 
+    lora_part = [json.dumps(dataclasses.asdict(lora), sort_keys=True)] if lora else []
     version = trainer.version_id(generator.model_id, json.dumps(data_files, sort_keys=True),
                                json.dumps(cfg.to_dict(), sort_keys=True),
-                               generator.model_version, trainer.TRAINING_CODE_VERSION)
+                               generator.model_version, trainer.TRAINING_CODE_VERSION,
+                               *lora_part)
     meta = {
         **{k: base_meta[k] for k in ("system_prompt", "corpus", "corpus_sha256")
            if k in base_meta},
@@ -174,7 +228,12 @@ def finetune(base: Union[str, Path], dataset: Union[str, Path], out_dir: Union[s
         "training_code_version": trainer.TRAINING_CODE_VERSION,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    trainer.save_checkpoint(model, tok, meta, out_dir)
+    if adapter_of is not None:
+        meta[ADAPTER_OF] = adapter_of
+        meta["lora"] = dataclasses.asdict(lora) if lora is not None else None
+        meta["trainable_parameters"] = sum(p.numel() for p in model.parameters()
+                                           if p.requires_grad)
+    trainer.save_checkpoint(model, tok, meta, out_dir)  # a PeftModel saves its adapter only
     shutil.rmtree(checkpoints, ignore_errors=True)  # done: nothing left to resume
     return meta
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
 from components.generator.atomic import atomic_dir
-from components.generator.generator import Generator, read_meta
+from components.generator.generator import Generator, adapter_base, is_adapter, read_meta
 
 DEFAULT_ROOT = Path("models/generators")
 CURRENT = "current"
@@ -51,12 +51,17 @@ class GeneratorVersions:
     def add(self, checkpoint: Union[str, Path]) -> Path:
         """Copies a checkpoint in under its version name (idempotent); returns its folder.
 
+        A LoRA adapter's full model is added too (under its own version name),
+        so the adapter loads from the versions folder wherever it was trained.
+
         Raises:
             GeneratorLoadError: if ``checkpoint`` is not a loadable causal LM.
             OSError: if the copy fails (no partial version folder is left).
         """
         checkpoint = Path(checkpoint)
         version = Generator.load(checkpoint).model_version  # fails early on a bad folder
+        if is_adapter(checkpoint):  # its full model is kept beside it, where load looks first
+            self.add(adapter_base(checkpoint))
         target = self.root / version
         if not target.is_dir():
             with atomic_dir(target) as tmp:

@@ -8,9 +8,12 @@ The order of an open-ended turn (the NLG calls these steps; each is plain Python
 2. With relevant passages, the **extractive** answer: the sentences of the best
    passage's article closest in meaning to the question, each weighed with how
    well its section matches the question (``extractive``), with the source cited.
-   The built-in generator is not yet trained to copy from passages, so it does not
-   write these replies: a reply is done when it is correct and sourced, not when
-   it is generated.
+   The built-in generator cannot copy from passages (docs/benchmarks.md), so it
+   does not write these replies: a reply is done when it is correct and sourced,
+   not when it is generated. A model that can (an inference server, or an
+   instruct checkpoint with ``generate: true``) writes them from the passages
+   (``prompt_passages``), and ``decide`` sends its reply only when the check
+   passes; the extractive answer replaces one that fails.
 3. Without relevant passages, a reply the team wrote for the closest off-topic or
    chit-chat message is sent as written (``written``, mode RETRIEVED) when the
    message is close enough (``min_reply_similarity``).
@@ -33,6 +36,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from components.generator import grounding
+from components.generator.prompt import format_passage
 from components.generator.retrieval import Hit, Retriever
 
 GENERATED, EXTRACTIVE, FALLBACK = "generated", "extractive", "fallback"
@@ -59,6 +63,12 @@ class AnswerConfig:
     # from which that reply is sent as written; below it the generator answers.
     # Chosen on the held-out questions: docs/benchmarks.md, "Answers".
     min_reply_similarity: float = 0.6
+    # Whether the generator writes the answers from the relevant passages (checked, with
+    # the extractive answer as the fallback). None: when an inference server is set
+    # (nlg.server), not for the model in the archive, since the built-in model cannot
+    # (docs/benchmarks.md, "Training the built-in model on passages"). true: also for
+    # a local instruct checkpoint (config.yml base_model).
+    generate: Optional[bool] = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.top_k, int) or isinstance(self.top_k, bool) or self.top_k < 1:
@@ -73,6 +83,9 @@ class AnswerConfig:
             raise ValueError(f"max_sentences has to be >= 1, got {self.max_sentences!r}.")
         if self.max_chars < 40:
             raise ValueError(f"max_chars has to be >= 40, got {self.max_chars!r}.")
+        if self.generate is not None and not isinstance(self.generate, bool):
+            raise ValueError(f"generate has to be true, false or null (null: when a server "
+                             f"is set), got {self.generate!r}.")
 
     @classmethod
     def from_dict(cls, values: Optional[Mapping[str, Any]]) -> "AnswerConfig":
@@ -225,16 +238,33 @@ def written(match) -> Answer:
     return Answer(text, RETRIEVED, (match.record(),), grounding.check(text, [text]).record())
 
 
-def decide(text: str, hits: Sequence[Hit], config: AnswerConfig) -> Answer:
+def prompt_passages(hits: Sequence[Hit]) -> List[str]:
+    """The hits' passages as the generator's prompt shows them (``prompt.format_passage``)."""
+    return [format_passage(h.passage.title, h.passage.heading, h.passage.text) for h in hits]
+
+
+# Why a reply written from passages was not sent although nothing in it was unsupported:
+# it stated no fact at all ("I'm not sure what's a free label."), so it answers nothing.
+NOT_AN_ANSWER = "not_an_answer"
+
+
+def decide(text: str, hits: Sequence[Hit], config: AnswerConfig,
+           needs_fact: bool = False) -> Answer:
     """Checks a generated reply (already through the guardrails) against ``hits``.
 
     Grounded: the reply, cited when it used passages. Not grounded: a FALLBACK
     answer with ``fallback="unsupported"`` and empty text (the caller sends its
-    canned text).
+    canned text). With ``needs_fact`` (a reply written from the passages), a
+    reply whose sentences state no fact is no answer either: FALLBACK with
+    ``fallback=NOT_AN_ANSWER``, so that the caller sends the extractive answer
+    rather than a cited reply that says nothing (a tiny model's reply through
+    llama.cpp's server did, in tests/test_llama_server_e2e.py).
     """
     verdict = grounding.check(text, [h.passage.text for h in hits])
     if not verdict.grounded:
         return Answer("", FALLBACK, (), verdict.record(), fallback="unsupported")
+    if needs_fact and not any(s.factual for s in verdict.sentences):
+        return Answer("", FALLBACK, (), verdict.record(), fallback=NOT_AN_ANSWER)
     sources = tuple(source_record(h, config) for h in hits)
     if hits and config.cite:
         text = f"{text}\n{citation(hits[0], config)}"

@@ -23,7 +23,7 @@ import threading
 from collections import deque
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
-from typing import Any, Deque, List, Sequence
+from typing import Any, Deque, List, Sequence, Tuple
 
 from components.generator.config import GenerationConfig
 from components.generator.prompt import Turn
@@ -37,6 +37,7 @@ class _Request:
     turns: Sequence[Turn]
     config: GenerationConfig
     max_turns: int
+    passages: Tuple[str, ...] = ()  # help-center passages for the system message
     future: Future = field(default_factory=Future)
 
     def key(self):
@@ -65,14 +66,18 @@ class RequestBatcher:
         self.batch_sizes: Deque[int] = deque(maxlen=1024)
 
     def submit(self, generator, turns: Sequence[Turn], config: GenerationConfig,
-               max_turns: int) -> Future:
+               max_turns: int, passages: Sequence[str] = ()) -> Future:
         """Queues one reply; the Future resolves to its ``Generation``.
+
+        ``passages`` (``prompt.format_passage`` texts) are the help-center
+        passages the reply is to be written from; requests with and without
+        passages share a batch.
 
         The Future raises what the decoding raised (for a batch: every request
         in it gets that exception). Cancelling it before the worker takes the
         request drops the request.
         """
-        request = _Request(generator, turns, config, max_turns)
+        request = _Request(generator, turns, config, max_turns, tuple(passages))
         with self._lock:
             self._queue.append(request)
             start = not self._draining
@@ -116,7 +121,8 @@ class RequestBatcher:
             self.batch_sizes.append(len(batch))
             try:
                 generations = decode(batch[0].generator, [r.turns for r in batch],
-                                     batch[0].config, batch[0].max_turns)
+                                     batch[0].config, batch[0].max_turns,
+                                     [r.passages for r in batch])
                 if len(generations) != len(batch):
                     raise RuntimeError(f"{len(generations)} replies for {len(batch)} requests")
             except BaseException as e:  # noqa: BLE001 - handed to every caller in the batch
@@ -128,17 +134,30 @@ class RequestBatcher:
 
 
 def decode(generator, conversations: Sequence[Sequence[Turn]], config: GenerationConfig,
-           max_turns: int) -> list:
+           max_turns: int, passages: Sequence[Sequence[str]] = ()) -> list:
     """Replies to ``conversations`` in order: ``generate`` for one, ``generate_batch`` for more.
 
-    A generator without ``generate_batch`` decodes them one after another.
+    ``passages`` holds each conversation's help-center passages, in the same
+    order (empty: none for any). A generator without ``generate_batch``
+    decodes them one after another. Passages are passed only where a
+    conversation has some, so a generator without a ``passages`` argument
+    keeps working for replies without them.
 
     Raises:
         Whatever the generator raises.
     """
+    contexts = [tuple(p) for p in passages] or [()] * len(conversations)
+
+    def one(turns, context):
+        if context:
+            return generator.generate(turns, config, max_turns, context)
+        return generator.generate(turns, config, max_turns)
+
     if len(conversations) == 1:
-        return [generator.generate(conversations[0], config, max_turns)]
+        return [one(conversations[0], contexts[0])]
     batched = getattr(generator, "generate_batch", None)
     if batched is None:
-        return [generator.generate(turns, config, max_turns) for turns in conversations]
+        return [one(turns, context) for turns, context in zip(conversations, contexts)]
+    if any(contexts):
+        return batched(conversations, config, max_turns, contexts)
     return batched(conversations, config, max_turns)

@@ -26,7 +26,7 @@ from components.generator import train as trainer
 from components.generator.atomic import atomic_dir
 from components.generator.config import TrainConfig
 from components.generator.corpus import CorpusError, fingerprint
-from components.generator.generator import Generator, read_meta, write_meta
+from components.generator.generator import Generator, is_adapter, read_meta, write_meta
 
 logger = logging.getLogger(__name__)
 
@@ -135,7 +135,11 @@ def build_generator(settings: Mapping[str, Any], cache_dir: Path) -> Path:
     with atomic_dir(target) as tmp:
         if base and not finetune:
             original = Generator.load(base)  # fails early on a bad checkpoint
-            shutil.copytree(base, tmp, dirs_exist_ok=True)
+            if is_adapter(base):  # the archive carries the merged weights, not the adapter
+                original.model.save_pretrained(tmp, safe_serialization=True)
+                original.tokenizer.save_pretrained(tmp)
+            else:
+                shutil.copytree(base, tmp, dirs_exist_ok=True)
             write_meta(tmp, {**read_meta(base), "model_id": original.model_id,
                              "version": original.model_version, "base_model": str(base)})
         else:

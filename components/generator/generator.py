@@ -2,8 +2,15 @@
 
 Any Hugging Face causal LM directory works (``AutoModelForCausalLM`` +
 ``AutoTokenizer``, local files only, never a hub download): the built-in model
-that ``train.py`` writes, or a GPT-2 / DialoGPT / small instruct checkpoint
+that ``train.py`` writes, or a GPT-2 / DialoGPT / Llama / Qwen2 / Phi checkpoint
 saved with ``save_pretrained``.
+
+A LoRA adapter folder (peft's ``adapter_config.json``, written by the feedback
+loop's ``finetune --lora``) loads too: its ``generator_meta.json`` names the full
+model it adapts (``adapter_of``: version and path), which is looked for first as
+a sibling folder named by that version (the versions folder,
+``models/generators/``), then at the recorded path. The adapter is merged into the
+weights on load (``merge_and_unload``), so it decodes as fast as the base.
 """
 from __future__ import annotations
 
@@ -20,6 +27,8 @@ from components.generator.prompt import Turn, build_prompt
 logger = logging.getLogger(__name__)
 
 META_FILE = "generator_meta.json"  # written by train.py next to the weights
+ADAPTER_CONFIG = "adapter_config.json"  # peft's file: the folder holds a LoRA adapter
+ADAPTER_OF = "adapter_of"  # meta key of an adapter: {"version", "path"} of its full model
 
 
 class GeneratorLoadError(RuntimeError):
@@ -33,8 +42,9 @@ class Generation:
     text: str  # decoded reply, special tokens removed, not yet post-processed
     model_id: str  # checkpoint name, e.g. "kestrel-gpt"
     model_version: str  # e.g. "kestrel-gpt-3f2a9c1d0b7e"
-    prompt_tokens: int  # tokens, after left-truncation to the context window
-    generated_tokens: int  # tokens, EOS included when produced
+    # tokens, after left-truncation to the context window (None: a server that reports no usage)
+    prompt_tokens: Optional[int]
+    generated_tokens: Optional[int]  # tokens, EOS included when produced
     latency_ms: float  # ms, wall clock of tokenisation + decoding
     hit_time_budget: bool  # True when decoding stopped at max_time_s
 
@@ -69,15 +79,18 @@ class Generator:
         )
 
     @classmethod
-    def load(cls, path: Union[str, Path], system_prompt: Optional[str] = None) -> "Generator":
-        """Loads a checkpoint directory from local files only.
+    def load(cls, path: Union[str, Path], system_prompt: Optional[str] = None,
+             merge: bool = True) -> "Generator":
+        """Loads a checkpoint directory (or a LoRA adapter on its base) from local files only.
 
         The version comes from ``generator_meta.json`` when present (built-in or
-        fine-tuned models); otherwise it is ``<dir name>-unversioned``.
+        fine-tuned models); otherwise it is ``<dir name>-unversioned``. An
+        adapter is merged into its base's weights unless ``merge`` is False;
+        then ``model`` is peft's ``PeftModel`` with the adapter trainable.
 
         Raises:
             GeneratorLoadError: if ``path`` is not a directory holding a
-                tokenizer and a causal LM.
+                tokenizer and a causal LM, or an adapter whose base is found.
         """
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -87,14 +100,22 @@ class Generator:
                 f"Generator checkpoint '{path}' is not a directory; point `base_model` "
                 f"at a folder saved with save_pretrained()."
             )
-        if not (path / "config.json").is_file():
+        adapter = is_adapter(path)
+        weights = adapter_base(path) if adapter else path
+        if not (weights / "config.json").is_file():
             raise GeneratorLoadError(
                 f"Generator checkpoint '{path}' has no config.json, so it is not a folder "
                 f"written by save_pretrained(); point `base_model` at one that is."
             )
         try:
             tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-            model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True)
+            model = AutoModelForCausalLM.from_pretrained(weights, local_files_only=True)
+            if adapter:
+                from peft import PeftModel
+
+                model = PeftModel.from_pretrained(model, path, is_trainable=not merge)
+                if merge:
+                    model = model.merge_and_unload()
         except (OSError, ValueError) as e:
             raise GeneratorLoadError(f"Cannot load a causal LM from '{path}': {e}") from e
         meta = read_meta(path)
@@ -108,13 +129,14 @@ class Generator:
         """Number of parameters (weights shared between embedding and head count once)."""
         return sum(p.numel() for p in self.model.parameters())
 
-    def _prompt_ids(self, turns: Sequence[Turn], config: GenerationConfig, max_turns: int):
+    def _prompt_ids(self, turns: Sequence[Turn], config: GenerationConfig, max_turns: int,
+                    passages: Sequence[str] = ()):
         """Token ids of the prompt for ``turns``: a (T,) LongTensor, T <= context - max_new.
 
         Raises:
             ValueError: as ``generate``.
         """
-        prompt = build_prompt(self.tokenizer, turns, max_turns, self.system_prompt)
+        prompt = build_prompt(self.tokenizer, turns, max_turns, self.system_prompt, passages)
         budget = self.context_tokens - config.max_new_tokens
         if budget < 1:
             raise ValueError(
@@ -159,9 +181,11 @@ class Generator:
             )
 
     def generate(self, turns: Sequence[Turn], config: GenerationConfig = GenerationConfig(),
-                 max_turns: int = 6) -> Generation:
+                 max_turns: int = 6, passages: Sequence[str] = ()) -> Generation:
         """Decodes the reply to the last user turn of ``turns``.
 
+        ``passages`` (``prompt.format_passage`` texts) go in the system message
+        for a reply written from the help center (``prompt.build_prompt``).
         The prompt is cut from the left so that prompt + ``max_new_tokens``
         fit the model's context window. Decoding stops at EOS, after
         ``config.max_new_tokens`` tokens, or when ``config.max_time_s`` seconds
@@ -174,15 +198,19 @@ class Generator:
         import torch
 
         start = time.perf_counter()
-        ids = self._prompt_ids(turns, config, max_turns)[None, :]  # (1, T)
+        ids = self._prompt_ids(turns, config, max_turns, passages)[None, :]  # (1, T)
         out = self._decode(ids, torch.ones_like(ids), config)  # (1, T + new)
         new = out[0, ids.shape[1]:]
         return self._generation(ids.shape[1], new, config, time.perf_counter() - start)
 
     def generate_batch(self, conversations: Sequence[Sequence[Turn]],
                        config: GenerationConfig = GenerationConfig(),
-                       max_turns: int = 6) -> List[Generation]:
+                       max_turns: int = 6,
+                       passages: Optional[Sequence[Sequence[str]]] = None) -> List[Generation]:
         """Decodes the replies to B conversations in one ``model.generate`` call.
+
+        ``passages``, when given, holds each conversation's passages (as
+        ``generate`` takes them), in the same order.
 
         The B prompts are left-padded to the longest one, T tokens, giving
         (B, T) ``input_ids`` and a (B, T) ``attention_mask`` (0 on padding);
@@ -205,17 +233,24 @@ class Generator:
 
         Raises:
             ValueError: as ``generate``, if any conversation does not end with
-                a user turn or the context cannot hold ``max_new_tokens``;
-                then no reply is decoded.
+                a user turn or the context cannot hold ``max_new_tokens``, or
+                ``passages`` does not hold one list per conversation; then no
+                reply is decoded.
         """
         import torch
 
         if not conversations:
             return []
+        contexts = list(passages) if passages is not None else [()] * len(conversations)
+        if len(contexts) != len(conversations):
+            raise ValueError(f"{len(contexts)} passage lists for {len(conversations)} "
+                             f"conversations; give one per conversation.")
         if config.do_sample and config.seed is not None and len(conversations) > 1:
-            return [self.generate(turns, config, max_turns) for turns in conversations]
+            return [self.generate(turns, config, max_turns, context)
+                    for turns, context in zip(conversations, contexts)]
         start = time.perf_counter()
-        rows = [self._prompt_ids(turns, config, max_turns) for turns in conversations]
+        rows = [self._prompt_ids(turns, config, max_turns, context)
+                for turns, context in zip(conversations, contexts)]
         width = max(len(row) for row in rows)
         ids = torch.empty((len(rows), width), dtype=torch.long)  # (B, T)
         attention = torch.zeros((len(rows), width), dtype=torch.long)  # (B, T)
@@ -235,6 +270,33 @@ class Generator:
                 new = new[: int(ends[0, 0]) + 1]  # up to and with the first EOS
             generations.append(self._generation(len(row), new, config, elapsed))
         return generations
+
+
+def is_adapter(path: Union[str, Path]) -> bool:
+    """True when ``path`` holds a LoRA adapter (peft's ``adapter_config.json``)."""
+    return (Path(path) / ADAPTER_CONFIG).is_file()
+
+
+def adapter_base(path: Union[str, Path]) -> Path:
+    """The folder of the full model that the adapter in ``path`` adapts.
+
+    The sibling folder named by ``adapter_of.version`` when it exists (the
+    versions folder keeps both), else ``adapter_of.path``.
+
+    Raises:
+        GeneratorLoadError: if the metadata names no base, or neither folder exists.
+    """
+    path = Path(path)
+    base = read_meta(path).get(ADAPTER_OF) or {}
+    candidates = [path.parent / base["version"]] if base.get("version") else []
+    candidates += [Path(base["path"])] if base.get("path") else []
+    for folder in candidates:
+        if (folder / "config.json").is_file():
+            return folder
+    raise GeneratorLoadError(
+        f"'{path}' holds a LoRA adapter, but its base model is not at "
+        f"{[str(c) for c in candidates] or 'any recorded place'}; put the base checkpoint "
+        f"back there, or fine-tune again with `finetune --lora`.")
 
 
 def read_meta(path: Union[str, Path]) -> Dict[str, Any]:

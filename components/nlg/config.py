@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Union
@@ -23,6 +25,7 @@ from rasa.shared.exceptions import RasaException
 from components.generator.answers import AnswerConfig
 from components.generator.config import GenerationConfig
 from components.generator.guardrails import GuardrailConfig
+from components.generator.server import ServerConfig
 from components.rasa_patches.action_fallback import DEFAULT_RESPONSE
 
 # Keys that Rasa's EndpointConfig takes for itself; never part of ``kwargs``.
@@ -38,6 +41,7 @@ REMOVED_OPTIONS = {
     ),
 }
 _PREFIX = "Invalid `nlg` option in endpoints.yml: "
+_ENV_VAR = re.compile(r"\$\{(\w+)\}")  # ${VAR}, as Rasa's YAML reader substitutes it
 # The nested sections: option name -> the validated config it becomes.
 _SECTIONS = (("decoding", GenerationConfig), ("guardrails", GuardrailConfig),
              ("answers", AnswerConfig))
@@ -86,6 +90,10 @@ class NLGConfig:
     # Answers from the help center: relevance threshold, citations
     # (components/generator/answers.py).
     answers: AnswerConfig = field(default_factory=AnswerConfig)
+    # An OpenAI-compatible inference server (Ollama, llama.cpp, vLLM, TGI) that writes
+    # the replies instead of the model in the archive (components/generator/server.py);
+    # None: the archive's model.
+    server: Optional[ServerConfig] = None
 
     def __post_init__(self) -> None:
         if not _is_int(self.max_turns) or self.max_turns < 1:
@@ -112,6 +120,10 @@ class NLGConfig:
             raise NLGConfigError(f"{_PREFIX}action_failure_response has to be the name of a "
                                  f"domain response, got {self.action_failure_response!r}; the "
                                  f"default is {DEFAULT_RESPONSE!r}.")
+        if self.server is not None and not isinstance(self.server, ServerConfig):
+            raise NLGConfigError(f"{_PREFIX}server has to be a ServerConfig, got "
+                                 f"{self.server!r}; build the config with NLGConfig.from_dict "
+                                 f"to pass a mapping.")
         for name, kind in _SECTIONS:
             if not isinstance(getattr(self, name), kind):
                 raise NLGConfigError(f"{_PREFIX}{name} has to be a {kind.__name__}, got "
@@ -153,7 +165,26 @@ class NLGConfig:
                 options[name] = kind.from_dict(section)
             except (ValueError, TypeError) as e:
                 raise NLGConfigError(f"{_PREFIX}{name}: {e}") from e
+        server = options.get("server")
+        if server is not None:
+            if not isinstance(server, Mapping):
+                raise NLGConfigError(f"{_PREFIX}server has to be a mapping with url and model "
+                                     f"(an OpenAI-compatible API), got {server!r}.")
+            try:
+                options["server"] = ServerConfig.from_dict(server)
+            except (ValueError, TypeError) as e:
+                raise NLGConfigError(f"{_PREFIX}server: {e}") from e
         return cls(**options)
+
+    @property
+    def generates_answers(self) -> bool:
+        """Whether the generator writes help-center answers (``answers.generate``).
+
+        ``generate: null`` means: when a server is set.
+        """
+        if self.answers.generate is None:
+            return self.server is not None
+        return self.answers.generate
 
 
 def read_nlg_config(path: Union[str, Path] = "endpoints.yml") -> NLGConfig:
@@ -161,8 +192,8 @@ def read_nlg_config(path: Union[str, Path] = "endpoints.yml") -> NLGConfig:
 
     Keys that Rasa's ``EndpointConfig`` takes itself (``type``, ``url``, ...)
     are left out, as Rasa leaves them out of the NLG's options. A file without
-    an ``nlg`` section gives the defaults. Environment variables (``${VAR}``)
-    are not substituted: the section has none.
+    an ``nlg`` section gives the defaults. Environment variables (``${VAR}``,
+    e.g. in ``server``) are substituted in the ``nlg`` section, as Rasa does.
 
     Raises:
         FileNotFoundError: if there is no file at ``path``.
@@ -181,5 +212,27 @@ def read_nlg_config(path: Union[str, Path] = "endpoints.yml") -> NLGConfig:
         raise NLGConfigError(f"'{path}' has to be a YAML mapping of endpoint sections.")
     section = content.get("nlg")
     if isinstance(section, Mapping):
-        section = {k: v for k, v in section.items() if k not in _ENDPOINT_KEYS}
+        section = {k: _expand(v) for k, v in section.items() if k not in _ENDPOINT_KEYS}
     return NLGConfig.from_dict(section)
+
+
+def _expand(value: Any) -> Any:
+    """``value`` with ``${VAR}`` in its strings replaced from the environment, as Rasa does.
+
+    Only the ``nlg`` section is expanded, so an offline reader does not need
+    the other sections' secrets.
+
+    Raises:
+        NLGConfigError: naming a variable that is not set.
+    """
+    if isinstance(value, Mapping):
+        return {k: _expand(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v) for v in value]
+    if isinstance(value, str):
+        missing = [name for name in _ENV_VAR.findall(value) if name not in os.environ]
+        if missing:
+            raise NLGConfigError(f"The `nlg` section of endpoints.yml uses the environment "
+                                 f"variable(s) {missing}, which are not set; export them.")
+        return _ENV_VAR.sub(lambda m: os.environ[m.group(1)], value)
+    return value

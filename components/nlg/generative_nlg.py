@@ -11,6 +11,7 @@ Configured in endpoints.yml (options: ``components.nlg.config.NLGConfig``)::
       guardrails: {max_chars: 320, extra_blocklist: []}
       rating_buttons: true        # Helpful / Not helpful buttons on generated replies
       action_failure_response: utter_service_unavailable  # when the action server fails
+      server: {url: "${LLM_URL}", model: "${LLM_MODEL}"}  # optional: an inference server
 
 The response it generates text for is the GPT policy's ``response`` option
 (config.yml, default ``utter_gpt_reply``), which the policy registers with the
@@ -27,7 +28,12 @@ the generator is missing, fails, overruns its budget, or its text is rejected;
 it is the only copy of that text (the policy refuses to train without the
 response).
 
-Replies are decoded by one worker thread. Requests that arrive while it is busy
+With ``server`` set, an OpenAI-compatible inference server writes the replies
+instead of the archive's model (``components.generator.server``): awaited in the
+event loop (an HTTP call, no CPU work), with the same budget, guardrails, check
+and fallback, and a circuit breaker in front of a server that keeps failing.
+
+Otherwise replies are decoded by one worker thread. Requests that arrive while it is busy
 are queued and decoded together in one batch of up to ``max_batch_size``
 (``components.generator.batching``); each caller awaits its own future with the
 per-reply timeout (``max_time_s`` + ``timeout_grace_s``), so a caller that
@@ -63,6 +69,8 @@ from components.generator import answers, registry
 from components.generator.batching import RequestBatcher
 from components.generator.guardrails import postprocess
 from components.generator.prompt import Turn
+from components.generator.retrieval import Hit
+from components.generator.server import ServerError, ServerGenerator
 from components.nlg.config import NLGConfig, NLGConfigError
 from components.rasa_patches import action_fallback, shell_ratings
 from shared_names import RATE_INTENT, RATING_PROMPT_RESPONSE, RATINGS, GenerationRecord
@@ -117,6 +125,13 @@ def _set_torch_threads(n: Optional[int]) -> None:
         torch.set_num_threads(n)
 
 
+def _failed(reason: str, model) -> GenerationRecord:
+    """The FALLBACK record of a reply that was not decoded: ``reason`` and the model's version."""
+    return GenerationRecord(generated=False, fallback=reason, mode=answers.FALLBACK,
+                            model_version=getattr(model, "model_version", None),
+                            rejected={"reason": reason, "text": ""})
+
+
 class GenerativeNLG(TemplatedNaturalLanguageGenerator):
     """Domain responses, plus generated text for the GPT policy's response.
 
@@ -144,6 +159,17 @@ class GenerativeNLG(TemplatedNaturalLanguageGenerator):
         super().__init__(domain.responses if domain else {})
         self._pool: Optional[ThreadPoolExecutor] = None
         self._batcher: Optional[RequestBatcher] = None
+        # An inference server writes the replies instead of the archive's model.
+        self._server = (ServerGenerator(self.config.server)
+                        if self.config.server is not None else None)
+
+    async def close_connections(self) -> None:
+        """Closes the inference server's HTTP connections of the running event loop.
+
+        The next reply opens new ones; a server process closes them on exit.
+        """
+        if self._server is not None:
+            await self._server.close()
 
     def _rating_prompt(self) -> Optional[str]:
         """The text of ``RATING_PROMPT_RESPONSE`` in the loaded domain, or None."""
@@ -198,11 +224,14 @@ class GenerativeNLG(TemplatedNaturalLanguageGenerator):
                      fallback: str) -> Tuple[str, GenerationRecord]:
         """Answers the last user turn: from the help center, a written reply, or the generator.
 
-        A question with a relevant help-center passage gets the extractive
-        answer (``answers.extractive``). Without one, a message close to one the
-        team wrote a reply for gets that reply as written (``answers.written``).
-        Otherwise the worker thread decodes a reply (batched), the guardrails
-        post-process it, and the groundedness check (``answers.decide``) lets it
+        A question with a relevant help-center passage gets, when the generator
+        writes answers (``NLGConfig.generates_answers``: an inference server, or
+        ``answers.generate: true``), the generator's reply written from the
+        passages, sent only if the groundedness check passes; otherwise, and
+        for the built-in model, the extractive answer (``answers.extractive``).
+        Without a relevant passage, a message close to one the team wrote a
+        reply for gets that reply as written (``answers.written``). Otherwise
+        the generator answers conversationally, and the check lets its text
         through only when it states nothing without a source.
 
         Returns:
@@ -210,13 +239,14 @@ class GenerativeNLG(TemplatedNaturalLanguageGenerator):
             ``fallback`` when no answer could be made or the reply failed a check.
         """
         generator = registry.active()
+        writes = self._server is not None or generator is not None
         turns = conversation_turns(tracker)
 
         def canned(reason: str, **fields: Any) -> Tuple[str, GenerationRecord]:
             return fallback, GenerationRecord(generated=False, fallback=reason,
                                               mode=answers.FALLBACK, **fields)
 
-        if generator is None and registry.retriever() is None and registry.replies() is None:
+        if not writes and registry.retriever() is None and registry.replies() is None:
             return canned("no_generator")
         if not turns or turns[-1].role != "user":
             return canned("no_user_turn")
@@ -224,35 +254,85 @@ class GenerativeNLG(TemplatedNaturalLanguageGenerator):
             # Nothing to answer: the canned text asks what the customer needs.
             return canned("empty_message")
         hits, answer = await self._from_help_center(turns[-1].text)
+        if hits and writes and self.config.generates_answers:
+            text, record = await self._generated(turns, hits, fallback, from_passages=True)
+            if record.mode == answers.GENERATED or answer is None:
+                return text, record
+            # The extractive answer replaces a reply that failed or was not grounded.
+            return answer.text, GenerationRecord(
+                generated=False, mode=answer.mode, sources=list(answer.sources),
+                groundedness=answer.groundedness, model_id=record.model_id,
+                model_version=record.model_version, latency_ms=record.latency_ms,
+                rejected=record.rejected)
         if answer is None and not hits:
             answer = await self._written_reply(turns[-1].text)
         if answer is not None:
             return answer.text, GenerationRecord(
                 generated=False, mode=answer.mode, sources=list(answer.sources),
                 groundedness=answer.groundedness)
-        if generator is None:
+        if not writes:
             return canned("no_generator")
-        # Cancelled by wait_for on timeout: a request not yet taken is then dropped.
-        call = asyncio.wrap_future(
-            self.batcher().submit(generator, turns, self.config.decoding, self.config.max_turns))
+        text, record = await self._generated(turns, hits, fallback, from_passages=False)
+        return text, dataclasses.replace(record, rejected=None)
+
+    async def _decode(self, generator, turns: List[Turn], passages: List[str]):
+        """The reply's ``Generation``: from the server, or the worker thread (batched).
+
+        Raises:
+            asyncio.TimeoutError: past ``max_time_s`` + ``timeout_grace_s``.
+            ServerError: when the server gives no usable reply (or its circuit is open).
+            Exception: whatever decoding raised.
+        """
+        budget = self.config.decoding.max_time_s + self.config.timeout_grace_s
+        if self._server is not None:
+            call = self._server.agenerate(turns, self.config.decoding, self.config.max_turns,
+                                          passages)
+        else:
+            # Cancelled by wait_for on timeout: a request not yet taken is then dropped.
+            call = asyncio.wrap_future(self.batcher().submit(
+                generator, turns, self.config.decoding, self.config.max_turns, passages))
+        return await asyncio.wait_for(call, timeout=budget)
+
+    async def _generated(self, turns: List[Turn], hits: List[Hit], fallback: str,
+                         from_passages: bool) -> Tuple[str, GenerationRecord]:
+        """Decodes, post-processes and checks one reply against ``hits``.
+
+        With ``from_passages`` the hits' passages are in the prompt
+        (``answers.prompt_passages``). Returns the reply and its GENERATED
+        record, or ``fallback`` and a FALLBACK record whose ``fallback`` says
+        why; its ``rejected`` then holds that reason and the text that was not
+        sent (after the guardrails; "" when none came or they blocked it).
+        """
+        generator = registry.active()
+        model = self._server or generator
+        passages = answers.prompt_passages(hits) if from_passages else []
         try:
-            generation = await asyncio.wait_for(
-                call, timeout=self.config.decoding.max_time_s + self.config.timeout_grace_s)
+            generation = await self._decode(generator, turns, passages)
         except asyncio.TimeoutError:
             logger.warning("Generator exceeded its %.1f s budget; sent the fallback.",
                            self.config.decoding.max_time_s)
-            return canned("timeout", model_version=generator.model_version)
+            return fallback, _failed("timeout", model)
+        except ServerError as e:
+            logger.warning("Inference server gave no reply (%s); sent the fallback.", e)
+            return fallback, _failed(e.reason, model)
         except Exception:
             logger.exception("Generator failed; sent the fallback.")
-            return canned("error", model_version=generator.model_version)
+            return fallback, _failed("error", model)
         result = postprocess(generation.text, self.config.guardrails, fallback,
                              timed_out=generation.hit_time_budget)
         if result.fallback is not None:
-            return canned(result.fallback, guardrails=result.actions, **generation.metadata())
-        checked = answers.decide(result.text, hits, self.config.answers)
+            return fallback, GenerationRecord(
+                generated=False, fallback=result.fallback, mode=answers.FALLBACK,
+                guardrails=result.actions, **generation.metadata(),
+                rejected={"reason": result.fallback, "text": ""})
+        checked = answers.decide(result.text, hits, self.config.answers,
+                                 needs_fact=from_passages)
         if checked.mode != answers.GENERATED:
-            return canned(checked.fallback, guardrails=result.actions,
-                          groundedness=checked.groundedness, **generation.metadata())
+            return fallback, GenerationRecord(
+                generated=False, fallback=checked.fallback, mode=answers.FALLBACK,
+                guardrails=result.actions, groundedness=checked.groundedness,
+                **generation.metadata(),
+                rejected={"reason": checked.fallback, "text": result.text})
         return checked.text, GenerationRecord(
             generated=True, guardrails=result.actions, **generation.metadata(),
             mode=checked.mode, sources=list(checked.sources) or None,

@@ -94,3 +94,118 @@ def test_base_comes_from_the_model_archive_first(tiny_checkpoint, tmp_path):
     assert base.parent == versions.root and Generator.load(base)
     with pytest.raises(ft.FinetuneError, match="make train"):
         ft.resolve_base(GeneratorVersions(tmp_path / "g2"), archive=tmp_path / "missing.tar.gz")
+
+
+# --- LoRA adapters (finetune --lora) -------------------------------------------------
+
+LORA = ft.LoraSettings(r=4, alpha=8)
+
+
+@pytest.fixture
+def adapter(tiny_checkpoint, dataset, tmp_path) -> Path:
+    out = tmp_path / "adapter"
+    ft.finetune(tiny_checkpoint, dataset, out, {**TINY, "learning_rate": 1e-2}, progress=False,
+                lora=LORA)
+    return out
+
+
+def test_lora_trains_a_small_adapter_that_loads_merged_on_its_base(adapter, tiny_checkpoint):
+    from components.generator.generator import ADAPTER_OF, is_adapter, read_meta
+
+    assert is_adapter(adapter) and not (adapter / "model.safetensors").exists()
+    meta = read_meta(adapter)
+    base = Generator.load(tiny_checkpoint)
+    assert meta[ADAPTER_OF] == {"version": base.model_version,
+                                "path": str(tiny_checkpoint.resolve())}
+    assert 0 < meta["trainable_parameters"] < meta["n_parameters"] / 5
+    assert meta["lora"]["r"] == 4
+    merged = Generator.load(adapter)
+    assert merged.model_version == meta["version"] != base.model_version
+    assert type(merged.model) is type(base.model)  # merged: a plain model, no peft wrapper
+    changed = [name for name, weight in merged.model.state_dict().items()
+               if not torch.equal(weight, base.model.state_dict()[name])]
+    assert changed, "the trained adapter did not change the merged weights"
+    reply = merged.generate([trainer_turn("Do you sell gift cards 3?")])
+    assert reply.generated_tokens >= 1
+
+
+def trainer_turn(text):
+    from components.generator.prompt import Turn
+
+    return Turn("user", text)
+
+
+def test_full_and_lora_fine_tunes_of_the_same_data_are_different_versions(
+        tiny_checkpoint, dataset, tmp_path, adapter):
+    full = ft.finetune(tiny_checkpoint, dataset, tmp_path / "full",
+                       {**TINY, "learning_rate": 1e-2}, progress=False)
+    from components.generator.generator import read_meta
+
+    assert full["version"] != read_meta(adapter)["version"]
+
+
+def test_an_adapter_base_goes_on_training_the_same_adapter(adapter, dataset, tmp_path):
+    from components.generator.generator import ADAPTER_OF, read_meta
+
+    second = tmp_path / "second"
+    meta = ft.finetune(adapter, dataset, second, TINY, progress=False, lora=LORA)
+    assert meta[ADAPTER_OF] == read_meta(adapter)[ADAPTER_OF]
+    assert meta["base_version"] == read_meta(adapter)["version"]
+    Generator.load(second)
+
+
+def test_versions_keep_the_base_beside_the_adapter_for_promote_and_rollback(
+        tiny_checkpoint, dataset, tmp_path):
+    import shutil
+
+    from components.generator.generator import read_meta
+
+    base = tmp_path / "downloaded-base"  # a base folder that is later deleted
+    shutil.copytree(tiny_checkpoint, base)
+    adapter = tmp_path / "adapter"
+    ft.finetune(base, dataset, adapter, TINY, progress=False, lora=LORA)
+    versions = GeneratorVersions(tmp_path / "versions")
+    base_version = Generator.load(base).model_version
+    versions.promote(base)
+    versions.promote(adapter)
+    shutil.rmtree(base)
+    assert versions.current().name == read_meta(adapter)["version"]
+    assert (tmp_path / "versions" / base_version / "model.safetensors").is_file()
+    # The adapter loads from the versions folder, where its base was copied beside it.
+    assert Generator.load(tmp_path / "versions" / "current").model_version == \
+        read_meta(adapter)["version"]
+    versions.rollback()
+    assert versions.current().name == base_version
+
+
+def test_an_adapter_without_its_base_is_refused_with_the_places_tried(adapter, tmp_path):
+    import json as json_lib
+
+    from components.generator.generator import GeneratorLoadError, META_FILE
+
+    meta_file = adapter / META_FILE
+    meta = json_lib.loads(meta_file.read_text())
+    meta["adapter_of"] = {"version": "nowhere-v1", "path": str(tmp_path / "deleted")}
+    meta_file.write_text(json_lib.dumps(meta))
+    with pytest.raises(GeneratorLoadError, match="its base model is not at"):
+        Generator.load(adapter)
+
+
+def test_evaluate_compares_base_plus_adapter_with_the_current_version(
+        adapter, tiny_checkpoint, dataset, tmp_path):
+    from components.feedback import evaluate as ev
+
+    root = Path(__file__).resolve().parents[3]
+    heldout = tmp_path / "heldout.jsonl"
+    heldout.write_text((dataset / "train.jsonl").read_text().replace(
+        '"reply_id"', '"source": "correction", "model_version": null, "reply_id"'))
+    decision = ev.evaluate_candidate(tiny_checkpoint, adapter, heldout, tmp_path / "report",
+                                     max_new_tokens=6, progress=False,
+                                     domain_path=root / "domain.yml",
+                                     endpoints_path=root / "endpoints.yml")
+    from components.generator.generator import read_meta
+
+    assert decision["candidate_version"] == read_meta(adapter)["version"]
+    # Trained on these pairs, base + adapter fits them better than the base alone.
+    assert (decision["metrics"]["candidate"]["perplexity"]
+            < decision["metrics"]["current"]["perplexity"])

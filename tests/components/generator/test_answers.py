@@ -127,3 +127,18 @@ def test_a_matched_known_questions_section_is_preferred(store_index):
                            for h in (plain, matched))
     assert without == STORES[0].text  # the opening paragraph wins on its own
     assert with_match in STORES[1].text and with_match != STORES[1].text  # one sentence of it
+
+
+@pytest.mark.parametrize("reply, needs_fact, mode, reason", [
+    ("Orders over $50 ship free.", True, "generated", None),
+    ("I'm not sure what's a free label.", False, "generated", None),  # chat: no fact, fine
+    ("I'm not sure what's a free label.", True, "fallback", "not_an_answer"),
+    ("Orders over $20 ship free.", True, "fallback", "unsupported"),
+])
+def test_a_reply_written_from_passages_has_to_state_one_of_their_facts(
+        reply, needs_fact, mode, reason):
+    from components.generator.answers import decide
+
+    answer = decide(reply, [hit("Shipping costs")], AnswerConfig(cite=False), needs_fact)
+    assert (answer.mode, answer.fallback) == (mode, reason)
+    assert answer.text == (reply if mode == "generated" else "")

@@ -91,3 +91,29 @@ def test_generator_cache_dir_follows_rasa_cache_directory(tmp_path, monkeypatch)
     assert build.generator_cache_dir() == tmp_path / "gpt_policy"
     monkeypatch.delenv("RASA_CACHE_DIRECTORY")
     assert str(build.generator_cache_dir()) == ".rasa/cache/gpt_policy"
+
+
+def test_a_promoted_adapter_enters_the_archive_merged(settings, tiny_checkpoint, tmp_path):
+    import json
+
+    from components.feedback.finetune import LoraSettings, finetune
+    import torch
+
+    from components.generator.generator import Generator, is_adapter
+
+    dataset = tmp_path / "dataset"
+    dataset.mkdir()
+    (dataset / "train.jsonl").write_text("".join(
+        json.dumps({"reply_id": f"r{i}", "reply": "Gift cards start at $10.",
+                    "context": [{"role": "user", "text": "gift cards?"}]}) + "\n"
+        for i in range(4)))
+    adapter = tmp_path / "adapter"
+    finetune(tiny_checkpoint, dataset, adapter, {"epochs": 1, "batch_size": 2,
+                                                 "max_seq_len": 64, "learning_rate": 1e-2},
+             progress=False, lora=LoraSettings(r=2, alpha=4))
+    built = build.build_generator({**settings, "promoted": str(adapter)}, tmp_path / "cache")
+    assert not is_adapter(built) and (built / "model.safetensors").is_file()
+    merged, packed = Generator.load(adapter), Generator.load(built)
+    assert packed.model_version == merged.model_version
+    for name, weight in merged.model.state_dict().items():
+        assert torch.equal(weight, packed.model.state_dict()[name]), name

@@ -173,3 +173,21 @@ def test_the_projects_endpoint_files_are_valid_and_decode_alike():
     assert dataclasses.replace(local.answers, help_center_url=production.answers.help_center_url) \
         == production.answers
     assert local.answers.help_center_url != production.answers.help_center_url
+
+
+def test_the_server_section_takes_its_values_from_the_environment(tmp_path, monkeypatch):
+    path = write(tmp_path, """
+nlg:
+  type: components.nlg.generative_nlg.GenerativeNLG
+  server: {url: "${LLM_URL}", model: "${LLM_MODEL}", api_key: "${LLM_KEY}"}
+""")
+    monkeypatch.setenv("LLM_URL", "http://127.0.0.1:11434/v1")
+    monkeypatch.setenv("LLM_MODEL", "qwen2.5:7b-instruct")
+    monkeypatch.setenv("LLM_KEY", "sk-1")
+    server = read_nlg_config(path).server
+    assert (server.url, server.model, server.api_key) == (
+        "http://127.0.0.1:11434/v1", "qwen2.5:7b-instruct", "sk-1")
+    assert read_nlg_config(path).generates_answers  # answers.generate null: with a server
+    monkeypatch.delenv("LLM_KEY")
+    with pytest.raises(NLGConfigError, match=r"\['LLM_KEY'\], which are not set"):
+        read_nlg_config(path)

@@ -107,7 +107,10 @@ def use_generator(tiny_checkpoint):
 
 
 async def generate(nlg, t, action="utter_gpt_reply"):
-    return await nlg.generate(action, t, "rest", domain_responses=DOMAIN.responses)
+    try:
+        return await nlg.generate(action, t, "rest", domain_responses=DOMAIN.responses)
+    finally:
+        await nlg.close_connections()
 
 
 async def test_generated_reply_runs_in_a_worker_thread(use_generator):
@@ -608,3 +611,141 @@ async def test_a_message_far_from_every_written_reply_goes_to_the_generator(
     finally:
         registry.clear()
     assert message["generation"]["mode"] == "generated"
+
+
+# --- An inference server writes the replies (components/generator/server.py) -------
+
+@pytest.fixture
+def llm_server():
+    from tests.components.generator.openai_server import FakeServer
+
+    with FakeServer() as server:
+        yield server
+
+
+def server_nlg(fake, server_options=None, **options) -> GenerativeNLG:
+    """An NLG whose replies come from the fake server ``fake``."""
+    from tests.components.generator.openai_server import MODEL
+
+    return make_nlg(server={"url": fake.url, "model": MODEL, **(server_options or {})},
+                    decoding={"max_time_s": 1.0}, **options)
+
+
+async def test_a_server_writes_the_help_center_answer_from_the_passages(help_center, llm_server):
+    from tests.components.generator.openai_server import FINGERPRINT, MODEL
+
+    registry.set_active(None, GPT_RESPONSE, help_center)  # no model in the archive is needed
+    try:
+        message = await generate(server_nlg(llm_server), tracker("how much does shipping cost?"))
+    finally:
+        registry.clear()
+    # The fake server's "model" copies the first sentence of passage [1].
+    assert message["text"] == ("Standard shipping is free on orders over $50.\n"
+                               "Source: Shipping costs (https://kestrelhome.example/help/shipping-costs)")
+    meta = message["generation"]
+    assert (meta["mode"], meta["generated"], meta["fallback"]) == ("generated", True, None)
+    assert (meta["model_id"], meta["model_version"]) == (MODEL, f"{MODEL}@{FINGERPRINT}")
+    assert meta["sources"][0]["slug"] == "shipping-costs"
+    assert meta["groundedness"]["grounded"] is True and "rejected" not in meta
+    system = llm_server.requests[-1]["messages"][0]
+    assert system["role"] == "system" and "Standard shipping costs $4.95" not in system["content"]
+    assert "[1] Shipping costs\nStandard shipping is free" in system["content"]
+    assert [b["title"] for b in message["buttons"]] == ["Helpful", "Not helpful"]
+
+
+async def test_an_unsupported_server_answer_is_replaced_by_the_extractive_one(
+        help_center, llm_server):
+    from tests.components.generator.openai_server import CLAIM
+
+    llm_server.behaviour = "claim"
+    registry.set_active(None, GPT_RESPONSE, help_center)
+    try:
+        message = await generate(server_nlg(llm_server), tracker("how much does shipping cost?"))
+    finally:
+        registry.clear()
+    assert message["text"].startswith("Standard shipping is free on orders over $50.")
+    assert CLAIM not in message["text"]
+    meta = message["generation"]
+    assert (meta["mode"], meta["generated"]) == ("extractive", False)
+    assert meta["rejected"] == {"reason": "unsupported", "text": CLAIM}
+
+
+@pytest.mark.parametrize("question, mode", [
+    ("how much does shipping cost?", "extractive"),  # a passage answers: the safety net
+    ("tell me a joke", "fallback")])  # nothing answers: the canned text
+async def test_a_failing_server_never_ends_the_conversation(
+        help_center, llm_server, question, mode):
+    llm_server.behaviour = "http_503"
+    registry.set_active(None, GPT_RESPONSE, help_center)
+    try:
+        message = await generate(server_nlg(llm_server), tracker(question))
+    finally:
+        registry.clear()
+    meta = message["generation"]
+    assert meta["mode"] == mode
+    assert meta["rejected"] == {"reason": "server_http_503", "text": ""} if mode == "extractive" \
+        else (message["text"], meta["fallback"]) == ("Canned fallback.", "server_http_503")
+
+
+async def test_an_open_circuit_answers_at_once_without_asking_the_server(help_center, llm_server):
+    llm_server.behaviour = "http_500"
+    registry.set_active(None, GPT_RESPONSE, help_center)
+    nlg = server_nlg(llm_server, {"failure_threshold": 2, "recovery_s": 60})
+    try:
+        for _ in range(2):
+            await generate(nlg, tracker("tell me a joke"))
+        asked = len(llm_server.requests)
+        message = await generate(nlg, tracker("tell me a joke"))
+    finally:
+        registry.clear()
+    assert message["generation"]["fallback"] == "server_unavailable"
+    assert len(llm_server.requests) == asked
+
+
+async def test_a_conversational_server_reply_is_checked_and_sent(help_center, llm_server):
+    from tests.components.generator.openai_server import GREETING
+
+    registry.set_active(None, GPT_RESPONSE, help_center)
+    try:
+        message = await generate(server_nlg(llm_server), tracker("hey there, how are you?"))
+    finally:
+        registry.clear()
+    assert message["text"] == GREETING
+    assert message["generation"]["mode"] == "generated"
+    assert llm_server.requests[-1]["messages"] == [
+        {"role": "user", "content": "hey there, how are you?"}]
+
+
+class PassageRecordingGenerator(ClaimingGenerator):
+    """The tiny generator, remembering the passages each reply was asked to use."""
+
+    passages = None
+
+    def generate(self, turns, config, max_turns=6, passages=()):
+        type(self).passages = list(passages)
+        return super().generate(turns, config, max_turns, passages)
+
+
+async def test_with_generate_on_the_archive_model_gets_the_passages(help_center, tiny_checkpoint):
+    registry.set_active(PassageRecordingGenerator.load(tiny_checkpoint), GPT_RESPONSE,
+                        help_center)
+    try:
+        message = await generate(make_nlg(answers={"generate": True}),
+                                 tracker("how much does shipping cost?"))
+    finally:
+        registry.clear()
+    assert PassageRecordingGenerator.passages[0].startswith(
+        "Shipping costs\nStandard shipping is free on orders over $50.")
+    # Its text states a price no passage gives, so the check refuses it.
+    assert message["generation"]["mode"] == "extractive"
+    assert message["generation"]["rejected"]["reason"] == "unsupported"
+
+
+@pytest.mark.parametrize("server, message", [
+    ({"url": "localhost:11434/v1", "model": "m"}, "server: url has to be"),
+    ({"model": "m"}, "server: server needs \\['url'\\]"),
+    ("http://localhost:11434/v1", "server has to be a mapping"),
+])
+def test_bad_server_options_name_the_key(server, message):
+    with pytest.raises(NLGConfigError, match=message):
+        make_nlg(server=server)
