@@ -17,8 +17,10 @@ slowest reply.
 
 Failures (the server down, a 429 or 5xx, malformed JSON, no first token within
 the budget) raise ``ServerError`` with a short ``reason``, which the NLG records
-as the fallback's reason. A circuit breaker (the ``circuitbreaker`` library)
-opens after ``failure_threshold`` failures in a row: for ``recovery_s`` seconds
+as the fallback's reason; so does a refused request (a 400 for a prompt past the
+model's context), which is not the server's fault. A circuit breaker (the
+``circuitbreaker`` library) opens after ``failure_threshold`` failures of the
+server in a row: for ``recovery_s`` seconds
 every reply gets the fallback at once (``ServerError("server_unavailable")``)
 instead of waiting on a dead server; then one request is let through to try it.
 
@@ -53,12 +55,21 @@ class ServerError(RuntimeError):
     """A reply the server could not give; ``reason`` names the failure.
 
     ``reason`` is one of the module's constants, or ``"server_http_<status>"``
-    for an HTTP error status (429, 500, ...).
+    for an HTTP error status (429, 500, ...). ``server_fault`` is False for a
+    refusal of this one request (a 4xx other than 408 and 429, e.g. a prompt
+    longer than the model's context): the server is up, so it does not count
+    towards opening the circuit.
     """
 
-    def __init__(self, reason: str, detail: str = "") -> None:
+    def __init__(self, reason: str, detail: str = "", server_fault: bool = True) -> None:
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
+        self.server_fault = server_fault
+
+
+def _server_fault(kind: type, error: BaseException) -> bool:
+    """The circuit breaker's failure test: a ServerError that is the server's fault."""
+    return issubclass(kind, ServerError) and error.server_fault
 
 
 @dataclass(frozen=True)
@@ -230,7 +241,7 @@ class ServerGenerator:
         self.model_version = config.model  # until a reply reports the server's fingerprint
         self._breaker = CircuitBreaker(failure_threshold=config.failure_threshold,
                                        recovery_timeout=config.recovery_s,
-                                       expected_exception=ServerError,
+                                       expected_exception=_server_fault,
                                        name=f"inference server {config.url}")
         self._guarded = self._breaker(self._complete)
         self._sessions: Dict[int, Any] = {}  # id(loop) -> aiohttp.ClientSession
@@ -316,7 +327,9 @@ class ServerGenerator:
                                                 timeout=timeout) as response:
                     if response.status >= 400:
                         detail = (await response.text())[:200]
-                        raise ServerError(f"server_http_{response.status}", detail)
+                        raise ServerError(f"server_http_{response.status}", detail,
+                                          server_fault=(response.status >= 500
+                                                        or response.status in (408, 429)))
                     if body["stream"]:
                         scope.reschedule(None)
                         return await self._read_stream(response, deadline)

@@ -133,6 +133,21 @@ async def test_the_circuit_opens_after_repeated_failures_and_stops_calling(serve
         await generator.close()
 
 
+async def test_a_refused_request_does_not_open_the_circuit(server):
+    # A 400 (llama.cpp's answer to a prompt past the model's context) is this request's
+    # problem, not the server's: the next request is still sent.
+    server.behaviour = "http_400"
+    generator = backend(server.url, failure_threshold=2, recovery_s=60)
+    try:
+        for _ in range(3):
+            with pytest.raises(ServerError) as failure:
+                await generator.agenerate(QUESTION, FAST)
+            assert failure.value.reason == "server_http_400"
+        assert not generator.circuit_open and len(server.requests) == 3
+    finally:
+        await generator.close()
+
+
 async def test_the_claiming_server_is_what_the_checks_are_for(server):
     server.behaviour = "claim"
     assert (await ask(backend(server.url), passages=PASSAGES)).text == CLAIM
