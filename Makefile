@@ -28,7 +28,7 @@ export SLACK_CHANNEL ?=
 # empty: each Slack event_id is handled once per server; scale-out sets a redis:// URL.
 export SLACK_DEDUPE_URL ?=
 
-.PHONY: help chat install db train actions shell serve webchat help-pages scale-out test test-fast lint validate audit audit-online clean \
+.PHONY: help chat install db train actions shell serve console webchat help-pages scale-out test test-fast lint validate audit audit-online clean \
         export review dataset finetune evaluate promote rollback analytics bench bench-train \
         bench-generator bench-feedback bench-nlu bench-oos bench-nlu-cost bench-heldout bench-throughput bench-load bench-threads bench-answers \
         bench-grounding bench-passages bench-server bench-lora
@@ -63,6 +63,9 @@ help-pages: install  ## the help center as web pages (data/knowledge -> webchat/
 
 serve: install db webchat help-pages $(MODEL)  ## action server, rasa run (REST, socket.io, Slack, HTTP API), the web chat page and the help center (needs RASA_AUTH_TOKEN)
 	@scripts/serve.sh $(MODEL)
+
+console: install  ## the support team's console on :8800 (README, "The console"); asks for a first lead if there is no user
+	@scripts/console.sh
 
 scale-out: install db $(MODEL)  ## nginx + 2 rasa servers on PostgreSQL, Redis and RabbitMQ (README, "Scale-out")
 	@scripts/scale_out.sh $(MODEL)
@@ -101,7 +104,7 @@ rollback: install  ## make the previous generator current again
 analytics: install  ## summary table and plot of the tracker store
 	$(FEEDBACK) analytics
 
-bench: bench-train bench-nlu bench-oos bench-nlu-cost bench-heldout bench-answers bench-grounding bench-passages bench-throughput bench-load bench-threads bench-generator bench-feedback bench-server bench-lora  ## every benchmark: rewrites docs/benchmarks.md and its plots (about 2.5 h on 2 cores)
+bench: bench-train bench-nlu bench-oos bench-nlu-cost bench-heldout bench-answers bench-grounding bench-passages bench-throughput bench-load bench-threads bench-generator bench-feedback bench-console bench-server bench-lora  ## every benchmark: rewrites docs/benchmarks.md and its plots (about 2.5 h on 2 cores)
 
 bench-train: install  ## rasa train per component, archive size, unchanged retrain, cold start -> docs/benchmarks.md
 	$(BIN)/python bench/train_cost.py --report docs/benchmarks.md
@@ -143,6 +146,9 @@ bench-generator: install $(MODEL)  ## generator size, reply latency, event-loop 
 
 bench-feedback: install $(MODEL)  ## time and peak RSS of export and fine-tune on 10,000 conversations
 	$(BIN)/python bench/feedback_scale.py --conversations 10000 --archive $(MODEL) --report docs/benchmarks.md
+
+bench-console: install  ## the console's page times over 10,000 stored conversations
+	$(BIN)/python bench/console_scale.py --conversations 10000 --report docs/benchmarks.md
 
 bench-server: install $(MODEL)  ## the inference-server backend vs the in-process generator at 1, 8, 32 conversations, and under the mixed load (about 6 min)
 	$(BIN)/python bench/server_backend.py --model $(MODEL) --report docs/benchmarks.md

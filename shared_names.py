@@ -20,6 +20,9 @@ RATING_SLOT = "reply_rating"
 HELPFUL = "helpful"
 NOT_HELPFUL = "not_helpful"
 RATINGS = (("Helpful", HELPFUL), ("Not helpful", NOT_HELPFUL))  # (button title, rating)
+# The action that hands a conversation to a person (actions/handoff.py); the console
+# lists the conversations in which it ran.
+HANDOFF_ACTION = "action_handoff"
 # The rating invitation `rasa shell` prints instead of the buttons' menu.
 RATING_PROMPT_RESPONSE = "utter_rating_prompt"
 # The logger of the start-up progress lines that `make chat` shows in the terminal

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from actions.common import CannotActError, DatabaseAction, Reply, slot_text
 from actions.db import Ticket, normalise_email, utcnow
+from shared_names import HANDOFF_ACTION
 
 SUMMARY_MESSAGES = 3  # how many of the latest user messages go into a ticket
 SUMMARY_MESSAGE_CHARS = 200  # each message is cut to this many characters
@@ -54,7 +55,7 @@ class ActionHandoff(DatabaseAction):
     """Opens a ticket and tells the customer its number and when to expect a reply."""
 
     def name(self) -> Text:
-        return "action_handoff"
+        return HANDOFF_ACTION
 
     def answer(self, session: Session, tracker: Tracker) -> Reply:
         """Create the ticket; raise `CannotActError` when there is no usable email."""

@@ -33,7 +33,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.report import machine, write_section  # noqa: E402 - after the path fix
+from bench.report import machine, publish  # noqa: E402 - after the path fix
 from shared_names import (  # noqa: E402
     GENERATION_KEY, GPT_RESPONSE, HELPFUL, NOT_HELPFUL, RATE_ACTION, RATE_INTENT, RATING_SLOT,
     GenerationRecord,
@@ -218,10 +218,7 @@ def main() -> None:
         "finetune": finetune, "manifest": manifest, "meta": meta,
     }
     section = report(figures)
-    print(section)
-    if args.report:
-        write_section(args.report, MARK, section)
-        print(f"wrote {args.report}")
+    publish(section, MARK, args.report)
 
 
 if __name__ == "__main__":

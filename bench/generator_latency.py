@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-from bench.report import machine, write_section
+from bench.report import machine, publish
 
 MARK = "<!-- generator-latency -->"
 
@@ -186,10 +186,7 @@ def main() -> None:
         "stall_in_loop_ms": in_loop, "stall_nlg_ms": via_nlg,
     }
     section = report(figures)
-    print(section)
-    if args.report:
-        write_section(args.report, MARK, section)
-        print(f"wrote {args.report}")
+    publish(section, MARK, args.report)
 
 
 if __name__ == "__main__":

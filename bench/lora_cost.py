@@ -34,7 +34,7 @@ from typing import Dict, List, Optional
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-from bench.report import machine, write_section  # noqa: E402
+from bench.report import machine, publish  # noqa: E402
 
 MARK = "<!-- lora-cost -->"
 VOCAB = 32_000
@@ -146,10 +146,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     meta = {"date": datetime.now().strftime("%Y-%m-%d %H:%M"), "machine": machine(),
             "args": extra}
     text = report(args.arch, n_params, args.pairs, results, meta)
-    print(text)
-    if args.report:
-        write_section(args.report, MARK, text)
-        print(f"wrote {args.report}")
+    publish(text, MARK, args.report)
 
 
 if __name__ == "__main__":

@@ -66,7 +66,7 @@ from typing import Dict, List, Optional, Sequence
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.report import machine, median_spread, write_section  # noqa: E402
+from bench.report import machine, median_spread, publish  # noqa: E402
 
 RASA = str(Path(sys.executable).parent / "rasa")
 MARK = "<!-- nlu-banking77 -->"
@@ -568,10 +568,7 @@ def main() -> None:
     (tmp / "result.json").write_text(json.dumps(result, indent=1))
     plot(runs, args.plot)
     section = report(result)
-    print(section)
-    if args.report:
-        write_section(args.report, MARK, section)
-        print(f"wrote {args.report} and {args.plot}")
+    publish(section, MARK, args.report, args.plot)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.nlu_banking77 import parse_all, train  # noqa: E402
 from bench.nlu_heldout import DEFAULT_NLU, read_messages  # noqa: E402
-from bench.report import machine, write_section  # noqa: E402
+from bench.report import machine, publish  # noqa: E402
 
 MARK = "<!-- nlu-cost -->"
 BASELINE = "c08a909:config.yml"  # the DIET pipeline (100 epochs) before issue 15
@@ -109,10 +109,7 @@ Command: `{" ".join(["python bench/nlu_cost.py"] + sys.argv[1:])}` ({datetime.no
 |---|{"---|" * (2 * len(names) + 1)}
 {rows}
 {MARK}"""
-    print(section)
-    if args.report:
-        write_section(args.report, MARK, section)
-        print(f"wrote {args.report}")
+    publish(section, MARK, args.report)
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.nlu_banking77 import FALLBACK, parse_all, read_rules  # noqa: E402
-from bench.report import machine, write_section  # noqa: E402
+from bench.report import machine, publish  # noqa: E402
 
 MARK = "<!-- nlu-heldout -->"
 DEFAULT_NLU = ROOT / "bench" / "data" / "nlu_heldout.yml"
@@ -189,10 +189,7 @@ def main() -> None:
               "date": datetime.now().strftime("%Y-%m-%d"), "machine": machine(),
               "command": " ".join(["python bench/nlu_heldout.py"] + sys.argv[1:])}
     section = report(result)
-    print(section)
-    if args.report:
-        write_section(args.report, MARK, section)
-        print(f"wrote {args.report}")
+    publish(section, MARK, args.report)
 
 
 if __name__ == "__main__":

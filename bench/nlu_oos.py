@@ -40,7 +40,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.nlu_banking77 import DEFAULT_DATA, make_split, read_split  # noqa: E402
-from bench.report import machine, median_spread, write_section  # noqa: E402
+from bench.report import machine, median_spread, publish  # noqa: E402
 
 MARK = "<!-- nlu-oos -->"
 PLOT = ROOT / "docs" / "images" / "nlu_oos.png"
@@ -224,10 +224,7 @@ def main() -> None:
               "command": " ".join(["python bench/nlu_oos.py"] + sys.argv[1:])}
     plot(runs, args.plot)
     section = report(result)
-    print(section)
-    if args.report:
-        write_section(args.report, MARK, section)
-        print(f"wrote {args.report} and {args.plot}")
+    publish(section, MARK, args.report, args.plot)
 
 
 if __name__ == "__main__":

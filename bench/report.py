@@ -10,7 +10,7 @@ import os
 import platform
 import statistics
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 
 def machine() -> str:
@@ -42,6 +42,17 @@ def median_spread(values: Sequence[float]) -> str:
     if not values:
         raise ValueError("median_spread needs at least one value")
     return f"{statistics.median(values):.1f} ({min(values):.1f}-{max(values):.1f})"
+
+
+def publish(section: str, mark: str, report: Optional[Path], *also: Path) -> None:
+    """Prints ``section``; with ``report``, replaces its part of that file (``write_section``).
+
+    ``also``: other files the run wrote (plots), named in the closing line.
+    """
+    print(section)
+    if report:
+        write_section(report, mark, section)
+        print(f"wrote {' and '.join(str(p) for p in (report, *also))}")
 
 
 def write_section(path: Path, mark: str, section: str) -> None:

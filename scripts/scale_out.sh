@@ -9,6 +9,8 @@
 #   WEBCHAT_SESSION_SECRET  signs web chat session tokens (default: a random one per start)
 #   REPLICAS          Rasa servers (default 2), on ports 5006, 5007, ...
 #   PORT              nginx's port (default 5005)
+#   CONSOLE_PORT      the support team's console over the same tracker store (default
+#                     8800; one instance; starts once a console user exists)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL=${1:-models/kestrel.tar.gz}
@@ -52,6 +54,9 @@ sed -e "s|@VAR@|$var|g" -e "s|@PORT@|$PORT|g" -e "s|@UPSTREAMS@|$upstreams|g" \
   deploy/nginx.conf.template >"$var/nginx.conf"
 "$NGINX" -p "$var" -c "$var/nginx.conf" &
 pids+=($!)
+"$BIN/python" -m components.console serve --port "${CONSOLE_PORT:-8800}" >"$var/console.log" 2>&1 &
+console_pid=$!
+pids+=($console_pid)
 
 wait_for() {  # url, seconds
   for _ in $(seq 1 "$2"); do
@@ -65,5 +70,10 @@ for i in $(seq 1 "$REPLICAS"); do wait_for "http://127.0.0.1:$((5005 + i))/" 300
 wait_for "http://127.0.0.1:$PORT/" 30
 echo "Kestrel scale-out is up: nginx on http://localhost:$PORT -> $REPLICAS Rasa servers"
 echo "  (tracker store $TRACKER_STORE_URL, Redis lock store, RabbitMQ queue kestrel_events)."
+if kill -0 "$console_pid" 2>/dev/null; then
+  echo "  Console: http://localhost:${CONSOLE_PORT:-8800}/ (one instance, same tracker store)."
+else
+  echo "  Console: not started: $(tail -n 1 "$var/console.log")"
+fi
 echo "  Logs: $var/. Ctrl-C stops everything."
 wait

@@ -8,6 +8,8 @@
 #                    (default: the web chat page's origin)
 #   PORT             Rasa's port (default 5005)
 #   WEBCHAT_PORT     the web chat page's port (default 8080)
+#   CONSOLE_PORT     the support team's console (default 8800); it starts once a user
+#                    exists (python -m components.console add-user NAME --role lead)
 #   WEBCHAT_SESSION_SECRET  signs the web chat's session tokens; unset: a random one per
 #                    start, so sessions resume only until the server restarts
 set -euo pipefail
@@ -16,6 +18,7 @@ MODEL=${1:-models/kestrel.tar.gz}
 BIN=${VENV:-.venv}/bin
 PORT=${PORT:-5005}
 WEBCHAT_PORT=${WEBCHAT_PORT:-8080}
+CONSOLE_PORT=${CONSOLE_PORT:-8800}
 if [ -z "${RASA_AUTH_TOKEN:-}" ]; then
   echo "error: set RASA_AUTH_TOKEN (a long random string) first; Rasa's HTTP API refuses" \
        "requests without it. For example: export RASA_AUTH_TOKEN=\$(openssl rand -hex 24)" >&2
@@ -33,7 +36,9 @@ rasa_pid=$!
 # The page is static files; any web server will do in production (README, "Web chat").
 "$BIN/python" -m http.server "$WEBCHAT_PORT" --directory webchat >var/webchat.log 2>&1 &
 page_pid=$!
-trap 'kill $actions_pid $rasa_pid $page_pid 2>/dev/null || true; wait 2>/dev/null; echo "Stopped."' EXIT
+"$BIN/python" -m components.console serve --port "$CONSOLE_PORT" >var/console.log 2>&1 &
+console_pid=$!
+trap 'kill $actions_pid $rasa_pid $page_pid $console_pid 2>/dev/null || true; wait 2>/dev/null; echo "Stopped."' EXIT
 trap 'exit 0' INT TERM
 
 wait_for() {  # url, pid, log, seconds
@@ -63,5 +68,10 @@ else
 fi
 echo "  REST:     POST http://localhost:$PORT/webhooks/rest/webhook"
 echo "  socket.io:     http://localhost:$PORT/socket.io"
+if kill -0 $console_pid 2>/dev/null; then
+  echo "  Console:       http://localhost:$CONSOLE_PORT/ (log: var/console.log)"
+else
+  echo "  Console:       not started: $(tail -n 1 var/console.log)"
+fi
 echo "  HTTP API:      http://localhost:$PORT/status?token=\$RASA_AUTH_TOKEN"
 wait $rasa_pid

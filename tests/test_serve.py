@@ -1,4 +1,4 @@
-"""`make serve` (scripts/serve.sh): all three servers up, URLs printed, Ctrl-C stops them all.
+"""`make serve` (scripts/serve.sh): all four servers up, URLs printed, Ctrl-C stops them all.
 
 The script runs as a user runs it, in its own process group; Ctrl-C is
 SIGINT to that group, as a terminal sends it. Ports come from PORT and
@@ -39,10 +39,15 @@ def test_serve_starts_everything_and_ctrl_c_stops_everything(trained_model, acti
                                                               tmp_path):
     if port_open(5055):
         pytest.fail("port 5055 is taken; scripts/serve.sh starts the action server there")
-    port, page_port = free_port(), free_port()
+    from components.console.users import hash_password
+
+    port, page_port, console_port = free_port(), free_port(), free_port()
     env = rasa_env(RASA_AUTH_TOKEN="serve-test-token", PORT=str(port),
                    WEBCHAT_PORT=str(page_port), SUPPORT_DB_URL=action_server["db_url"],
-                   TRACKER_STORE_URL=f"sqlite:///{tmp_path / 'tracker.db'}")
+                   TRACKER_STORE_URL=f"sqlite:///{tmp_path / 'tracker.db'}",
+                   CONSOLE_PORT=str(console_port),
+                   CONSOLE_DB_URL=f"sqlite:///{tmp_path / 'console.db'}",
+                   CONSOLE_USERS=f"lead:lead:{hash_password('a long password')}")
     proc = subprocess.Popen(["scripts/serve.sh", trained_model], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
@@ -56,6 +61,9 @@ def test_serve_starts_everything_and_ctrl_c_stops_everything(trained_model, acti
         assert "is up" in output, output
         assert f"http://localhost:{page_port}/?server=http://localhost:{port}" in output
         assert "  Help center:" in output
+        assert f"  Console:       http://localhost:{console_port}/" in output
+        login = urllib.request.urlopen(f"http://127.0.0.1:{console_port}/login", timeout=10)
+        assert b"Kestrel console" in login.read()
         page = urllib.request.urlopen(f"http://127.0.0.1:{page_port}/", timeout=10).read()
         assert b"socket.io.min.js" in page
         status = urllib.request.urlopen(
@@ -70,7 +78,8 @@ def test_serve_starts_everything_and_ctrl_c_stops_everything(trained_model, acti
             os.killpg(proc.pid, signal.SIGKILL)
             pytest.fail("scripts/serve.sh did not stop on Ctrl-C")
     deadline = time.monotonic() + 30
-    while any(port_open(p) for p in (port, page_port, 5055)) and time.monotonic() < deadline:
+    ports = (port, page_port, console_port, 5055)
+    while any(port_open(p) for p in ports) and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert not any(port_open(p) for p in (port, page_port, 5055)), "a server outlived Ctrl-C"
+    assert not any(port_open(p) for p in ports), "a server outlived Ctrl-C"
     assert "Stopped." in proc.stdout.read()

@@ -33,6 +33,10 @@ def test_the_rating_intent_action_and_slot_are_in_the_domain(domain):
     assert shared_names.RATING_SLOT in [slot.name for slot in domain.slots]
 
 
+def test_the_handoff_action_is_in_the_domain(domain):
+    assert shared_names.HANDOFF_ACTION in domain.user_actions
+
+
 def test_the_ratings_are_the_two_values_the_nlu_data_normalises_to():
     assert [rating for _, rating in shared_names.RATINGS] == [shared_names.HELPFUL,
                                                                shared_names.NOT_HELPFUL]

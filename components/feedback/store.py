@@ -141,14 +141,32 @@ class TrackerStoreReader:
                 sa.func.min(e.timestamp), sa.func.max(e.timestamp))).one()
         return {"events": rows, "conversations": senders, "first": first, "last": last}
 
+    def last_row(self) -> int:
+        """The largest event id (0 for an empty store): what a reader has seen up to."""
+        import sqlalchemy as sa
+
+        with self._connect() as conn:
+            return int(conn.execute(sa.select(sa.func.max(self.events.c.id))).scalar() or 0)
+
+    def senders_after(self, row: int) -> List[str]:
+        """The sender ids with at least one event whose id is above ``row``."""
+        import sqlalchemy as sa
+
+        e = self.events.c
+        with self._connect() as conn:
+            return [s for (s,) in conn.execute(
+                sa.select(e.sender_id).where(e.id > row).distinct())]
+
     def conversations(self, since: Optional[float] = None, report: Optional[ReadReport] = None,
-                      batch_rows: int = 2000) -> Iterator[Tuple[str, List[Event]]]:
+                      batch_rows: int = 2000, senders: Optional[List[str]] = None
+                      ) -> Iterator[Tuple[str, List[Event]]]:
         """Yields (sender_id, events) for each conversation, oldest event first.
 
         With ``since`` (s since epoch), only conversations with at least one
         event after it are read, but each one whole, so that a new turn keeps
-        its context. Rows are streamed ``batch_rows`` at a time: memory grows
-        with the longest conversation, not the store.
+        its context. With ``senders``, only those conversations are read. Rows
+        are streamed ``batch_rows`` at a time: memory grows with the longest
+        conversation, not the store.
 
         Raises:
             StoreError: if the database fails while reading.
@@ -161,6 +179,8 @@ class TrackerStoreReader:
         if since is not None:
             recent = sa.select(e.sender_id).where(e.timestamp > since).distinct()
             query = query.where(e.sender_id.in_(recent))
+        if senders is not None:
+            query = query.where(e.sender_id.in_(list(senders)))
         query = query.order_by(e.sender_id, e.id)
         current, events = None, []
         try:
