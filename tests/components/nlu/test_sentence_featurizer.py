@@ -32,23 +32,44 @@ def features(message: Message):
 
 @pytest.mark.parametrize("config", [{"batch_size": 0}, {"batch_size": "8"},
                                     {"batch_size": True}, {"max_wordpieces": 2},
-                                    {"max_wordpieces": 257}, {"max_wordpieces": 64.0}])
+                                    {"max_wordpieces": 257}, {"max_wordpieces": 64.0},
+                                    {"runtime": "tensorflow"}, {"runtime": None}])
 def test_bad_config_is_rejected_naming_the_option(config):
     with pytest.raises(InvalidConfigException, match=next(iter(config))):
         featurizer(**config)
 
 
-def test_shapes_and_sentence_vector_equal_sentence_transformers():
+@pytest.mark.parametrize("runtime", minilm.RUNTIMES)
+def test_shapes_and_sentence_vector_equal_sentence_transformers(runtime):
     texts = ("my card still hasn't arrived", "Can I top up with Apple Pay?",
              "why was I charged twice for one payment")
     messages = tokenized(*texts)
-    featurizer().process(messages)
+    featurizer(runtime=runtime).process(messages)
     expected = minilm.load().encode(list(texts), normalize_embeddings=True)
     for message, vector in zip(messages, expected):
         seq, sent = features(message)
         assert seq.shape == (len(message.get("text_tokens")), 384)
         assert sent.shape == (1, 384) and sent.dtype == np.float32
         np.testing.assert_allclose(sent[0], vector, atol=1e-5)
+
+
+def test_onnx_runtime_gives_pytorchs_features():
+    texts = ("where is KC-10424??", "hi", "I'd like to return the kettle I bought last week, "
+             "it leaks from the bottom and the lid doesn't close", "日本語のメッセージ 🙂")
+    runs = {}
+    for runtime in minilm.RUNTIMES:
+        messages = tokenized(*texts)
+        featurizer(runtime=runtime).process(messages)
+        runs[runtime] = [features(m) for m in messages]
+    for (seq_onnx, sent_onnx), (seq_torch, sent_torch) in zip(runs["onnx"], runs["torch"]):
+        np.testing.assert_allclose(seq_onnx, seq_torch, atol=2e-4)
+        assert float(sent_onnx[0] @ sent_torch[0]) > 0.99999
+
+
+def test_hidden_states_refuses_an_unknown_runtime():
+    with pytest.raises(ValueError, match="runtime 'gpu' is not one of"):
+        minilm.hidden_states(np.ones((1, 3), dtype=np.int64), np.ones((1, 3), dtype=np.int64),
+                             "gpu")
 
 
 def test_paraphrases_are_closer_than_other_intents():
