@@ -12,10 +12,11 @@ read-only) and counts:
   nor answered from the help center) by reason;
 - ratings per model version (``conversations.parse_conversation``: the latest
   rating of a reply counts);
-- the knowledge gaps: the most frequent user messages that no article answered.
-  NLU gave them the intent ``nlu_fallback``, or the reply that answered them was
-  the canned fallback (no help-center article was relevant and the generator's
-  text was refused or failed) or a written chit-chat reply (mode "retrieved").
+- the knowledge gaps: the most frequent user messages that no article answered:
+  the reply was the canned fallback (no help-center article was relevant and the
+  generator's text was refused or failed) or a written chit-chat reply (mode
+  "retrieved"), or NLU gave them the intent ``nlu_fallback`` and no article
+  answered them either.
 
 ``format_table`` renders the summary as text tables, ``plot`` as a PNG.
 """
@@ -28,7 +29,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from components.feedback import conversations as conv
 from components.feedback import store as store_lib
-from components.generator.answers import RETRIEVED
+from components.generator.answers import EXTRACTIVE, GENERATED, RETRIEVED
 from shared_names import HELPFUL, NOT_HELPFUL, GenerationRecord
 
 TOP_FALLBACK_MESSAGES = 10
@@ -51,33 +52,50 @@ def _is_payload(text: str) -> bool:
     return text.startswith("/")
 
 
-def fallback_messages(session: Sequence[Event]) -> List[str]:
-    """User messages of one session that ended in a fallback, lower-cased and stripped.
+def _from_article(generation: Optional[GenerationRecord]) -> bool:
+    """True for a reply that answered from a help-center article (extractive, or generated
+    from passages)."""
+    if generation is None:
+        return False
+    cited = any(isinstance(s, dict) and s.get("slug") for s in generation.sources or ())
+    return generation.mode == EXTRACTIVE or (generation.mode == GENERATED and cited)
 
-    A message counts when its intent is ``nlu_fallback``, or when the first
-    bot event after it (before the next user message) is a generated turn
-    with ``generated`` False. Button payloads (``/...``) are skipped.
+
+def fallback_messages(session: Sequence[Event]) -> List[str]:
+    """User messages of one session that no article answered, lower-cased and stripped.
+
+    A message counts when the first bot event after it (before the next user
+    message) is a generated turn that is not an answer (``generated`` False and
+    no help-center answer) or a written chit-chat reply; and when its intent is
+    ``nlu_fallback``, unless that bot event answered from a help-center article.
+    Button payloads (``/...``) are skipped.
     """
     found: List[str] = []
     pending: Optional[str] = None  # text of the last user message not yet answered
+    unknown = False  # that message's intent was nlu_fallback
     for event in session:
         kind = event["event"]
         if kind == "user":
+            if pending is not None and unknown:
+                found.append(pending.strip().lower())  # nothing answered it
             text = event.get("text")
-            pending = None
+            pending, unknown = None, False
             if not isinstance(text, str) or _is_payload(text):
                 continue
-            if _intent(event) == NLU_FALLBACK_INTENT:
-                found.append(text.strip().lower())
-            else:
-                pending = text
+            pending, unknown = text, _intent(event) == NLU_FALLBACK_INTENT
         elif kind == "bot" and pending is not None:
             generation = _generation(event)
-            if generation is not None and (not generation.answered
-                                           or generation.mode == RETRIEVED):
+            if unknown:
+                gap = not _from_article(generation)
+            else:
                 # A written chit-chat reply is no answer from an article either.
+                gap = generation is not None and (not generation.answered
+                                                  or generation.mode == RETRIEVED)
+            if gap:
                 found.append(pending.strip().lower())
-            pending = None
+            pending, unknown = None, False
+    if pending is not None and unknown:
+        found.append(pending.strip().lower())
     return found
 
 

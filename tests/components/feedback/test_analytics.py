@@ -100,6 +100,25 @@ def test_top_fallback_messages_are_normalised_and_ranked(summary):
     ]
 
 
+def test_a_message_nlu_did_not_know_but_an_article_answered_is_no_gap():
+    def reply(mode, sources=()):
+        return {"event": "bot", "text": "x", "metadata": {"generation": {
+            "generated": mode == "generated", "fallback": None, "mode": mode,
+            "reply_id": "r", "sources": list(sources)}}}
+
+    def asked(text, intent="nlu_fallback"):
+        return {"event": "user", "text": text, "parse_data": {"intent": {"name": intent}}}
+
+    article = [{"id": "damaged-or-wet-box#0", "slug": "damaged-or-wet-box"}]
+    session = [asked("the box arrived wet"), reply("extractive", article),
+               asked("is it wet in seattle"), reply("generated"),  # no article: a gap
+               asked("wet box again"), reply("generated", article),
+               asked("tell me a joke", "chitchat"), reply("retrieved"),
+               asked("hello?")]  # nothing answered it yet
+    assert analytics.fallback_messages(session) == ["is it wet in seattle", "tell me a joke",
+                                                    "hello?"]
+
+
 def test_only_ten_fallback_messages_are_listed(make_store):
     events = []
     for i in range(12):
