@@ -9,6 +9,7 @@ needs a session; what a role may do is ``users.PERMISSIONS``.
 from __future__ import annotations
 
 import functools
+import json
 import tempfile
 import threading
 from datetime import date, datetime, timezone
@@ -28,7 +29,7 @@ from components.console.index import RATING_FILTERS, ConversationIndex, Filters,
 from components.console.jobs import KINDS, JobBusyError, JobRunner, log_tail
 from components.console.users import PERMISSIONS, User, load_users, verify
 from components.feedback.store import StoreError
-from shared_names import NOT_HELPFUL
+from shared_names import HELPFUL, NOT_HELPFUL
 
 REPORT_PLOTS = ("metrics.png", "rating_trend.png")  # what evaluate writes (evaluate.py)
 SESSION_HOURS = 8
@@ -234,7 +235,7 @@ def create_app(config: ConsoleConfig, db: Optional[ConsoleDB] = None) -> Flask:
         index.refresh()
         reviewed = db.reviews()
         queue = [r for r in index.replies() if r.reply_id not in reviewed
-                 and r.rating != "helpful"]
+                 and r.rating != HELPFUL]
         queue.sort(key=lambda r: (r.rating != NOT_HELPFUL, -r.timestamp))
         page = max(1, request.args.get("page", 1, type=int) or 1)
         size = config.page_size
@@ -282,8 +283,6 @@ def create_app(config: ConsoleConfig, db: Optional[ConsoleDB] = None) -> Flask:
 
     # --- dataset, models and jobs ------------------------------------------------
     def read_json(path: Path) -> Optional[Dict[str, Any]]:
-        import json  # noqa: PLC0415
-
         try:
             return json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):

@@ -50,11 +50,11 @@ def test_the_corrections_file_is_jsonl_the_loop_reads(db, tmp_path):
     assert not list(path.parent.glob(".*"))  # no temporary file left behind
 
 
-def test_the_audit_log_and_jobs(db):
+def test_the_audit_log_and_jobs(db, tmp_path):
     db.log("lena", "lead", "promote", "job 1", "")
     db.log("rita", "reviewer", "login")
     assert [r["action"] for r in db.audit_log()] == ["login", "promote"]
-    job = db.add_job("dataset", "rita", "/tmp/x.log")
+    job = db.add_job("dataset", "rita", str(tmp_path / "x.log"))
     db.update_job(job, status="succeeded", returncode=0)
     assert db.job(job)["status"] == "succeeded" and db.jobs()[0]["id"] == job
     assert db.job(job + 1) is None
