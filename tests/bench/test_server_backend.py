@@ -20,7 +20,9 @@ def test_the_loop_times_replies_and_counts_tokens():
 
     result = asyncio.run(bench.closed_loop(call, users=4, seconds=0.3))
     assert result["replies"] >= 4 * 10  # 4 users, about 30 replies each in 0.3 s
-    assert 10 <= result["p50"] <= result["p95"]
+    # Timer wake-ups are not exact: on a loaded CI machine the median of these 10 ms
+    # sleeps was once 9.97 ms, so the bound leaves 1 ms.
+    assert 9 <= result["p50"] <= result["p95"]
     assert abs(result["tokens_per_s"] - 5 * result["replies"] / 0.3) < 0.3 * result["tokens_per_s"]
     assert result["stall_ms"] < 50  # awaiting never blocks the loop for long
 
