@@ -18,6 +18,11 @@ literature, each thresholded the same way, and the rule the component ships:
 - shipped: max-softmax OR nearest-example below their q-quantile, q chosen by
   ``sentence_intent_classifier.calibrate`` on the training data alone.
 
+The classifier reads what config.yml gives it: the embedding and, when its
+``featurizers`` name a CountVectorsFeaturizer, that featurizer's n-grams (counted
+here by scikit-learn's CountVectorizer with the same analyzer and n-gram range,
+on the raw text rather than Rasa's tokens).
+
 Each score's threshold is its q-quantile over 5-fold out-of-fold scores of the
 correctly classified training examples (q = 0 .. 0.5), so every method spends the
 same share of in-scope turns. Splits are bench/nlu_banking77.py's (seeds 42, 43,
@@ -48,21 +53,38 @@ QS = tuple(round(0.05 * i, 2) for i in range(11))  # 0 .. 0.5
 METHODS = ("max-softmax", "nearest example", "energy", "Mahalanobis")
 
 
-def method_scores(coef, intercept, classes, vectors, labels, queries) -> Dict[str, np.ndarray]:
+def ngram_counter(config_path: Path = ROOT / "config.yml"):
+    """A CountVectorizer set as config.yml's n-gram featurizer the classifier reads, or None."""
+    import yaml
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    pipeline = yaml.safe_load(config_path.read_text())["pipeline"]
+    reads = next(c for c in pipeline if c["name"].endswith("SentenceIntentClassifier"))
+    for c in pipeline:
+        if c["name"] == "CountVectorsFeaturizer" and c.get("alias") in reads["featurizers"]:
+            return CountVectorizer(analyzer=c.get("analyzer", "word"),
+                                   ngram_range=(c.get("min_ngram", 1), c.get("max_ngram", 1)))
+    return None
+
+
+def method_scores(coef, intercept, classes, vectors, labels, queries,
+                  inputs=None) -> Dict[str, np.ndarray]:
     """Each method's score per query, higher = more in scope; and ``top`` (B,) intents.
 
     Args:
-        coef (K, D), intercept (K,), classes (K,): the logistic regression.
+        coef (K, F), intercept (K,), classes (K,): the logistic regression.
         vectors (N, D) and labels (N,): the training examples it was fitted on.
         queries (B, D): unit embeddings to score.
+        inputs (B, F): the queries' classifier features when F > D (n-grams), else None.
     """
     from scipy.special import logsumexp
     from sklearn.covariance import LedoitWolf
 
     from components.nlu.sentence_intent_classifier import scores
 
-    logits = queries @ coef.T + intercept  # (B, K)
-    _, top, confidence, similarity = scores(coef, intercept, classes, vectors, labels, queries)
+    logits = np.asarray((queries if inputs is None else inputs) @ coef.T) + intercept  # (B, K)
+    _, top, confidence, similarity = scores(coef, intercept, classes, vectors, labels, queries,
+                                            inputs)
     means = np.stack([vectors[labels == c].mean(axis=0) for c in classes])  # (K, D)
     centred = vectors - means[np.searchsorted(classes, labels)]
     precision = LedoitWolf().fit(centred).precision_  # (D, D)
@@ -72,18 +94,23 @@ def method_scores(coef, intercept, classes, vectors, labels, queries) -> Dict[st
             "energy": logsumexp(logits, axis=1), "Mahalanobis": -distance}
 
 
-def out_of_fold(vectors: np.ndarray, labels: np.ndarray, seed: int) -> Dict[str, np.ndarray]:
-    """Each method's scores of the training examples a 5-fold model got right."""
+def out_of_fold(vectors: np.ndarray, labels: np.ndarray, seed: int,
+                counts=None) -> Dict[str, np.ndarray]:
+    """Each method's scores of the training examples a 5-fold model got right.
+
+    ``counts``: scipy sparse (N, V) n-gram counts of the examples, or None.
+    """
     from sklearn.model_selection import StratifiedKFold
 
-    from components.nlu.sentence_intent_classifier import fit, weights
+    from components.nlu.sentence_intent_classifier import features, fit, idf_of, weights
 
     kept: Dict[str, List[np.ndarray]] = {m: [] for m in METHODS}
     folds = StratifiedKFold(5, shuffle=True, random_state=seed)
     for train, test in folds.split(vectors, labels):
-        model = fit(vectors[train], labels[train], 100.0)
+        inputs = features(vectors, counts, None if counts is None else idf_of(counts[train]))
+        model = fit(inputs[train], labels[train], 100.0)
         s = method_scores(*weights(model), model.classes_, vectors[train], labels[train],
-                          vectors[test])
+                          vectors[test], None if counts is None else inputs[test])
         right = s["top"] == labels[test]
         for m in METHODS:
             kept[m].append(s[m][right])
@@ -92,7 +119,8 @@ def out_of_fold(vectors: np.ndarray, labels: np.ndarray, seed: int) -> Dict[str,
 
 def one_run(train_rows, test_rows, per_intent: int, holdout: int, seed: int, encode) -> dict:
     """``{method: {q: (in-scope accuracy, OOS recall)}, "shipped": (...), "q": q}``."""
-    from components.nlu.sentence_intent_classifier import calibrate, fit, weights
+    from components.nlu.sentence_intent_classifier import (calibrate, features, fit, idf_of,
+                                                           weights)
 
     split = make_split(train_rows, test_rows, holdout, per_intent, seed)
     x = encode([t for t, _ in split["train"]])
@@ -100,10 +128,15 @@ def one_run(train_rows, test_rows, per_intent: int, holdout: int, seed: int, enc
     xq = encode([t for t, _, _ in split["test"]])
     gold = np.asarray([i for _, i, _ in split["test"]])
     inside = np.asarray([s for _, _, s in split["test"]])
-    model = fit(x, y, 100.0)
-    s = method_scores(*weights(model), model.classes_, x, y, xq)
+    counter, counts, inputs = ngram_counter(), None, None
+    if counter is not None:
+        counts = counter.fit_transform([t for t, _ in split["train"]])
+        idf = idf_of(counts)
+        inputs = features(xq, counter.transform([t for t, _, _ in split["test"]]), idf)
+    model = fit(features(x, counts, None if counts is None else idf_of(counts)), y, 100.0)
+    s = method_scores(*weights(model), model.classes_, x, y, xq, inputs)
     right = s["top"] == gold
-    held = out_of_fold(x, y, seed)
+    held = out_of_fold(x, y, seed, counts)
 
     def measure(fell: np.ndarray) -> tuple:
         return float((right & ~fell)[inside].mean()), float(fell[~inside].mean())
@@ -112,7 +145,7 @@ def one_run(train_rows, test_rows, per_intent: int, holdout: int, seed: int, enc
     for m in METHODS:
         result[m] = {str(q): measure(s[m] < (np.quantile(held[m], q, method="lower") if q
                                              else -np.inf)) for q in QS}
-    rule = calibrate(x, y, seed=seed)
+    rule = calibrate(x, y, seed=seed, counts=counts)
     result["shipped"] = measure((s["max-softmax"] < rule.confidence_threshold)
                                 | (s["nearest example"] < rule.similarity_threshold))
     result["q"] = rule.quantile
@@ -170,8 +203,8 @@ def report(result: dict) -> str:
 Command: `{result["command"]}` ({result["date"]}; {result["machine"]}).
 Banking77 splits of bench/nlu_banking77.py ({result["runs_n"]} runs, {result["holdout"]}
 intents held out as out of scope, {result["per_intent_text"]} of the rest); the same
-logistic regression on MiniLM embeddings (intent accuracy
-{median_spread([100 * r["accuracy"] for r in runs])}%), four scores, each thresholded at its
+logistic regression as config.yml's, on MiniLM embeddings and character n-grams
+(intent accuracy {median_spread([100 * r["accuracy"] for r in runs])}%), four scores, each thresholded at its
 q-quantile over out-of-fold scores of right training examples. Median (min-max).
 
 | score | q | in-scope accuracy, % | OOS recall, % |

@@ -280,3 +280,95 @@ def test_odd_messages_parse_to_an_intent_or_nlu_fallback(trained, text):
     names = {"nlu_fallback", *TRAIN}
     assert message.get(INTENT)["name"] in names
     assert 0.0 <= message.get(INTENT)["confidence"] <= 1.0
+
+
+def test_the_ngram_block_is_scikit_learns_sublinear_tfidf_beside_the_embedding():
+    from scipy.sparse import random as sparse_random
+    from sklearn.feature_extraction.text import TfidfTransformer
+
+    from components.nlu.sentence_intent_classifier import features, idf_of
+
+    vectors, _ = clusters(3, 4)
+    counts = sparse_random(12, 40, density=0.2, random_state=0, format="csr")
+    counts.data = np.ceil(counts.data * 4)  # counts 1..4
+    inputs = features(vectors, counts, idf_of(counts))
+    assert inputs.shape == (12, 32 + 40)
+    assert inputs[:, :32].toarray() == pytest.approx(vectors, abs=1e-6)
+    expected = TfidfTransformer(sublinear_tf=True).fit_transform(counts).toarray()
+    assert inputs[:, 32:].toarray() == pytest.approx(expected, abs=1e-5)
+    assert features(vectors) is vectors  # no n-grams: the embedding alone
+
+
+def test_ngrams_keep_apart_intents_the_embedding_cannot():
+    from scipy.sparse import csr_matrix
+
+    from components.nlu.sentence_intent_classifier import features, fit, idf_of, scores, weights
+
+    # Two intents on one embedding cluster ("delivery prices" and "delivery policy"
+    # to the encoder); each has n-grams of its own, as a telling word gives.
+    vectors, _ = clusters(1, 40, seed=5)
+    names = np.asarray(["shipping_costs", "policy_question"] * 20)
+    rng = np.random.default_rng(0)
+    counts = np.zeros((40, 20))
+    for row, name in enumerate(names):
+        own = 0 if name == "shipping_costs" else 10
+        counts[row, own + rng.choice(10, 3, replace=False)] = 1
+    counts[:, 18:] = 1  # n-grams every example shares
+    counts = csr_matrix(counts)
+    train, test = np.arange(0, 30), np.arange(30, 40)
+
+    def accuracy(with_ngrams: bool) -> float:
+        idf = idf_of(counts[train]) if with_ngrams else None
+        inputs = features(vectors, counts if with_ngrams else None, idf)
+        model = fit(inputs[train], names[train], 100.0)
+        _, top, _, _ = scores(*weights(model), model.classes_, vectors[train], names[train],
+                              vectors[test], inputs[test] if with_ngrams else None)
+        return float((top == names[test]).mean())
+
+    assert accuracy(True) == 1.0
+    assert accuracy(False) <= 0.8
+
+
+@pytest.fixture
+def with_chars(storage, context):
+    """``featurized`` plus Rasa's CountVectorsFeaturizer (char_wb 2..5), trained on TRAIN."""
+    from rasa.nlu.featurizers.sparse_featurizer.count_vectors_featurizer import (
+        CountVectorsFeaturizer)
+
+    chars = CountVectorsFeaturizer.create(
+        {**CountVectorsFeaturizer.get_default_config(), "alias": "chars",
+         "analyzer": "char_wb", "min_ngram": 2, "max_ngram": 5},
+        storage, Resource("chars"), context)
+    data = training_data()
+    chars.train(data)
+    chars.process_training_data(data)
+
+    def featurize(*texts: str) -> list:
+        messages = featurized(*texts)
+        chars.process(messages)
+        return messages
+    return data, featurize
+
+
+def test_a_pipeline_with_ngrams_trains_stores_and_parses_as_loaded(storage, context, with_chars):
+    data, featurize = with_chars
+    resource = Resource("ngrams")
+    settings = config(featurizers=["minilm", "chars"])
+    component = SentenceIntentClassifier.create(settings, storage, resource, context)
+    component.train(data)
+    loaded = SentenceIntentClassifier.load(settings, storage, resource, context)
+    vocabulary = next(iter(data.intent_examples)).get_sparse_features(TEXT, ["chars"])[1]
+    with storage.read_from(resource) as directory:
+        stored = np.load(directory / "classifier.npz")
+        assert stored["idf"].shape == (vocabulary.features.shape[1],)
+        assert stored["coef"].shape[1] == 384 + vocabulary.features.shape[1]
+    texts = ["has my parcel been sent yet", "I forgot my password again", "", "🙂", FAR]
+    first, second = featurize(*texts), featurize(*texts)
+    component.process(first)
+    loaded.process(second)
+    for a, b in zip(first, second):
+        assert a.get(INTENT_RANKING_KEY) == b.get(INTENT_RANKING_KEY)
+        assert a.get(OUTPUT_KEY) == b.get(OUTPUT_KEY)
+    assert first[0].get(INTENT)["name"] == "order_status"
+    assert first[1].get(INTENT)["name"] == "reset_password"
+    assert first[4].get(INTENT)["name"] in ("nlu_fallback", "out_of_scope")
