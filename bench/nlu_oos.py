@@ -128,12 +128,12 @@ def one_run(train_rows, test_rows, per_intent: int, holdout: int, seed: int, enc
     xq = encode([t for t, _, _ in split["test"]])
     gold = np.asarray([i for _, i, _ in split["test"]])
     inside = np.asarray([s for _, _, s in split["test"]])
-    counter, counts, inputs = ngram_counter(), None, None
+    counter, counts, idf, inputs = ngram_counter(), None, None, None
     if counter is not None:
         counts = counter.fit_transform([t for t, _ in split["train"]])
         idf = idf_of(counts)
         inputs = features(xq, counter.transform([t for t, _, _ in split["test"]]), idf)
-    model = fit(features(x, counts, None if counts is None else idf_of(counts)), y, 100.0)
+    model = fit(features(x, counts, idf), y, 100.0)
     s = method_scores(*weights(model), model.classes_, x, y, xq, inputs)
     right = s["top"] == gold
     held = out_of_fold(x, y, seed, counts)
