@@ -31,7 +31,7 @@ Metrics, per pipeline:
 - at a fallback threshold t: a turn falls back when the top confidence is below
   t or within the FallbackClassifier's ``ambiguity_threshold`` of the second
   (Rasa's rule), or when the pipeline's SentenceIntentClassifier rule fires
-  (max-softmax or nearest-example similarity below its calibrated
+  (the fused max-softmax and nearest-example score below its calibrated
   threshold, as recorded in the parse); in-scope accuracy =
   correct and not fallen back, over in-scope messages; OOS recall = fallen
   back, over out-of-scope messages. Reported at the thresholds each config
@@ -206,27 +206,25 @@ def parse_all(archive: Path, texts: Sequence[str]) -> List[dict]:
 def falls_back(row: dict, threshold: float, ambiguity: float,
                rule: Optional[dict] = None) -> bool:
     """Rasa's FallbackClassifier rule (low confidence, or too close to the runner-up),
-    or SentenceIntentClassifier's: ``rule = {"confidence", "similarity"}``
-    thresholds, applied to the scores it recorded in ``row["oos"]``."""
+    or SentenceIntentClassifier's: ``rule = {"score"}``, the threshold applied
+    to the fused in-scope score it recorded in ``row["oos"]``."""
     if row["conf"] < threshold or (row["conf"] - row["second"]) < ambiguity:
         return True
     record = row.get("oos")
     return (rule is not None and record is not None
-            and (record["confidence"] < rule["confidence"]
-                 or record["similarity"] < rule["similarity"]))
+            and record["score"] < rule["score"])
 
 
 def shipped_rule(rows: Sequence[dict]) -> Optional[dict]:
     """The thresholds SentenceIntentClassifier recorded in the parses, or None."""
     record = next((r["oos"] for r in rows if r.get("oos")), None)
-    return record and {"confidence": record["confidence_threshold"],
-                       "similarity": record["similarity_threshold"]}
+    return record and {"score": record["threshold"]}
 
 
 def read_rules(archive: Path, quantiles: Sequence[float]):
-    """``({str(q): {"confidence", "similarity"}}, shipped q)`` from a trained archive.
+    """``({str(q): {"score"}}, shipped q)`` from a trained archive.
 
-    The thresholds at each q are recomputed (``sentence_intent_classifier.rule_at``)
+    The threshold at each q is recomputed (``sentence_intent_classifier.rule_at``)
     from the held-out scores ``rasa train`` stored with the classifier; a q whose
     tied scores make no valid rule is left out; the shipped q is always among
     them. ``({}, None)`` when the archive has no SentenceIntentClassifier.
@@ -251,8 +249,7 @@ def read_rules(archive: Path, quantiles: Sequence[float]):
     for q in sorted(set(quantiles) | {shipped}):
         rule = sic.rule_at(held, q, "") if held else None
         if rule:
-            rules[str(q)] = {"confidence": rule.confidence_threshold,
-                             "similarity": rule.similarity_threshold}
+            rules[str(q)] = {"score": rule.threshold}
     return rules, shipped
 
 
@@ -265,7 +262,7 @@ def metrics(test: Sequence[tuple], rows: Sequence[dict], threshold: float,
         test: ``(text, intent, in_scope)`` per message.
         rows: ``parse_all`` output, same order.
         rule: the calibrated out-of-scope thresholds the pipeline ships
-            (``{"confidence", "similarity"}``), or None. With a rule, ``no_rule``
+            (``{"score"}``), or None. With a rule, ``no_rule``
             scores the same parses without it, and ``rule_curve`` moves it over
             ``rules`` (``{q: thresholds}``, from ``read_rules``).
 
@@ -435,8 +432,7 @@ def plot(runs: Sequence[Dict[str, dict]], path: Path) -> None:
         for r in runs:
             ax.axvline(r[name]["shipped_q"], color=colors[name], linestyle=":", linewidth=1)
         ax.set_xlabel("the out-of-scope rule's quantile q (dotted: calibrated per run)")
-        ax.set_title(f"{name}: max-softmax or nearest-example similarity below its "
-                     "q-quantile", fontsize=10)
+        ax.set_title(f"{name}: in-scope score below its q-quantile", fontsize=10)
     for row in axes:
         for ax in row:
             ax.grid(alpha=0.3)
@@ -486,9 +482,10 @@ def report(result: dict) -> str:
             f"{statistics.median(alone):+.1f} points ({min(alone):+.1f} to {max(alone):+.1f}), "
             f"in-scope accuracy {statistics.median(cost):+.1f} points ({min(cost):+.1f} to "
             f"{max(cost):+.1f}). The rule (components/nlu/sentence_intent_classifier.py) sends "
-            f"a turn to `nlu_fallback` when the max-softmax probability or the cosine to the "
-            f"nearest training example of the top intent is below its q-quantile over "
-            f"held-out folds of the training data; `rasa train` chooses q on those folds.")
+            f"a turn to `nlu_fallback` when its in-scope score, the mean of the percentile "
+            f"ranks of the max-softmax probability and of the cosine to the nearest training "
+            f"example of the top intent, is below its q-quantile over held-out folds of the "
+            f"training data; `rasa train` chooses q on those folds.")
     return f"""{MARK}
 ## NLU on Banking77 (issues 5 and 15)
 

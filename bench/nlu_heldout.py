@@ -71,17 +71,15 @@ def kind(expected: str) -> str:
 def final_at(row: dict, rule: Optional[dict]) -> str:
     """The intent ``row`` ends with when the out-of-scope rule is ``rule``.
 
-    ``row["final"]`` is what the archive said; with ``rule`` (``{"confidence",
-    "similarity"}`` thresholds) the classifier's own intent and scores in
+    ``row["final"]`` is what the archive said; with ``rule`` (``{"score"}``, the
+    fused in-scope score's threshold) the classifier's own intent and score in
     ``row["oos"]`` are re-decided. An intent a later component set (the
     SafetyClassifier's) stays.
     """
     record = row.get("oos")
     if rule is None or not record or row["final"] not in (FALLBACK, record["intent"]):
         return row["final"]
-    low = (record["confidence"] < rule["confidence"]
-           or record["similarity"] < rule["similarity"])
-    return FALLBACK if low else record["intent"]
+    return FALLBACK if record["score"] < rule["score"] else record["intent"]
 
 
 def counts(messages: Sequence[tuple], finals: Sequence[str], open_: Sequence[str]) -> Dict:
@@ -102,7 +100,7 @@ def score(messages: Sequence[tuple], rows: Sequence[dict], open_: Sequence[str],
         messages: ``(text, expected intent)``.
         rows: ``parse_all`` output for the same messages.
         open_: the GPT policy's open intents.
-        rules: ``{q: {"confidence", "similarity"}}`` thresholds per quantile.
+        rules: ``{q: {"score"}}`` thresholds per quantile.
 
     Raises:
         ValueError: if there are no scripted or no out-of-scope messages.
@@ -130,7 +128,8 @@ def report(result: dict) -> str:
     c = scored["counts"]
     wrong = "\n".join(
         f"| {w['text']} | {w['expected']} | {w['got']} | "
-        + (f"{w['oos']['confidence']:.2f} / {w['oos']['similarity']:.2f}" if w["oos"] else "")
+        + (f"{w['oos']['confidence']:.2f} / {w['oos']['similarity']:.2f} / "
+           f"{w['oos']['score']:.2f}" if w["oos"] else "")
         + " |" for w in scored["wrong"]) or "| (none) | | | |"
     sweep = "\n".join(
         f"| {q}{' (shipped)' if shipped is not None and float(q) == shipped else ''} "
@@ -151,11 +150,11 @@ the generator when its intent is one of the GPT policy's open intents
 | out-of-scope questions reaching the generator | {_pct(c["out_of_scope"])} | >= 90% |
 | policy questions reaching the help center (not a form) | {_pct(c["policy"])} | >= 90% |
 
-Messages routed wrong (confidence / similarity: the classifier's max-softmax
+Messages routed wrong (confidence / similarity / score: the classifier's max-softmax
 probability and cosine to the nearest training example of its intent; the shipped
 thresholds are {result["thresholds"]}):
 
-| message | expected | got | confidence / similarity |
+| message | expected | got | confidence / similarity / score |
 |---|---|---|---|
 {wrong}
 
@@ -181,8 +180,8 @@ def main() -> None:
     rows = parse_all(args.model, [text for text, _ in messages])
     rules, shipped = read_rules(args.model, SWEEP)
     open_ = open_intents(args.config)
-    thresholds = next((f"confidence {r['oos']['confidence_threshold']}, similarity "
-                       f"{r['oos']['similarity_threshold']}" for r in rows if r.get("oos")),
+    thresholds = next((f"in-scope score {r['oos']['threshold']}" for r in rows
+                       if r.get("oos")),
                       "not recorded")
     result = {"scored": score(messages, rows, open_, rules), "open_intents": open_,
               "shipped_q": shipped, "thresholds": thresholds,

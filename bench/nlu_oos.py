@@ -15,8 +15,11 @@ literature, each thresholded the same way, and the rule the component ships:
 - Mahalanobis distance to the nearest intent mean, shared covariance with
   Ledoit-Wolf shrinkage (Lee et al. 2018, arXiv 1807.03888; Podolskiy et al.
   2021 for intents);
-- shipped: max-softmax OR nearest-example below their q-quantile, q chosen by
-  ``sentence_intent_classifier.calibrate`` on the training data alone.
+- shipped: the mean of the max-softmax and nearest-example percentile ranks
+  (``sentence_intent_classifier.in_scope_score``) below its q-quantile, q chosen
+  as ``sentence_intent_classifier.calibrate`` does, on the training data alone;
+- either: max-softmax OR nearest-example below their q-quantile (the rule
+  shipped until 2026-12-04), q chosen the same way.
 
 The classifier reads what config.yml gives it: the embedding and, when its
 ``featurizers`` name a CountVectorsFeaturizer, that featurizer's n-grams (counted
@@ -50,6 +53,7 @@ from bench.report import machine, median_spread, publish  # noqa: E402
 MARK = "<!-- nlu-oos -->"
 PLOT = ROOT / "docs" / "images" / "nlu_oos.png"
 QS = tuple(round(0.05 * i, 2) for i in range(11))  # 0 .. 0.5
+QS_FINE = tuple(round(0.01 * i, 2) for i in range(51))  # the calibration's own steps
 METHODS = ("max-softmax", "nearest example", "energy", "Mahalanobis")
 
 
@@ -119,8 +123,8 @@ def out_of_fold(vectors: np.ndarray, labels: np.ndarray, seed: int,
 
 def one_run(train_rows, test_rows, per_intent: int, holdout: int, seed: int, encode) -> dict:
     """``{method: {q: (in-scope accuracy, OOS recall)}, "shipped": (...), "q": q}``."""
-    from components.nlu.sentence_intent_classifier import (calibrate, features, fit, idf_of,
-                                                           weights)
+    from components.nlu import sentence_intent_classifier as sic
+    from components.nlu.sentence_intent_classifier import features, fit, idf_of, weights
 
     split = make_split(train_rows, test_rows, holdout, per_intent, seed)
     x = encode([t for t, _ in split["train"]])
@@ -145,12 +149,38 @@ def one_run(train_rows, test_rows, per_intent: int, holdout: int, seed: int, enc
     for m in METHODS:
         result[m] = {str(q): measure(s[m] < (np.quantile(held[m], q, method="lower") if q
                                              else -np.inf)) for q in QS}
-    rule = calibrate(x, y, seed=seed, counts=counts)
-    result["shipped"] = measure((s["max-softmax"] < rule.confidence_threshold)
-                                | (s["nearest example"] < rule.similarity_threshold))
+    calibration, source = sic.held_out_scores(x, y, seed=seed, counts=counts)
+    rule = sic.choose([r for r in (sic.rule_at(calibration, q, source) for q in sic.QUANTILES)
+                       if r], source)
+    score = sic.in_scope_score(s["max-softmax"], s["nearest example"],
+                               *sic.references(calibration))
+    result["shipped"] = measure(score < rule.threshold)
     result["q"] = rule.quantile
+    result["either"], result["either_q"] = either_rule(calibration, s, measure)
     result["accuracy"] = float(right[inside].mean())
     return result
+
+
+def either_rule(held: Dict[str, np.ndarray], s: Dict[str, np.ndarray], measure) -> tuple:
+    """The rule shipped until 2026-12-04, for comparison: ``(measure(fell), q)``.
+
+    It fell back when the max-softmax OR the nearest-example cosine was below its
+    own q-quantile over the right held-out in-scope examples, q chosen as
+    ``sentence_intent_classifier.choose`` does.
+    """
+    kept_right = ~held["is_oos"] & held["right"]
+    inside, outside = ~held["is_oos"], held["is_oos"]
+    best = None
+    for q in QS_FINE:
+        conf_t = np.quantile(held["confidence"][kept_right], q, method="lower") if q else 0.0
+        sim_t = np.quantile(held["similarity"][kept_right], q, method="lower") if q else -1.0
+        fell = (held["confidence"] < conf_t) | (held["similarity"] < sim_t)
+        total = ((kept_right & ~fell).sum() / inside.sum()
+                 + (fell | held["top_open"])[outside].mean())
+        if best is None or total >= best[0]:
+            best = (total, q, conf_t, sim_t)
+    _, q, conf_t, sim_t = best
+    return measure((s["max-softmax"] < conf_t) | (s["nearest example"] < sim_t)), q
 
 
 def plot(runs: Sequence[dict], path: Path) -> None:
@@ -165,9 +195,12 @@ def plot(runs: Sequence[dict], path: Path) -> None:
         xs = [100 * statistics.median(r[m][str(q)][1] for r in runs) for q in QS]
         ys = [100 * statistics.median(r[m][str(q)][0] for r in runs) for q in QS]
         ax.plot(xs, ys, marker=".", label=m)
+    ax.scatter([100 * r["either"][1] for r in runs], [100 * r["either"][0] for r in runs],
+               marker="x", s=60, color="grey", zorder=3,
+               label="until 2026-12-04: max-softmax or nearest example, calibrated q")
     ax.scatter([100 * r["shipped"][1] for r in runs], [100 * r["shipped"][0] for r in runs],
                marker="*", s=140, color="black", zorder=3,
-               label="shipped: max-softmax or nearest example, calibrated q (each run)")
+               label="shipped: mean of the two ranks, calibrated q (each run)")
     ax.set_xlabel("out-of-scope recall, % (held-out intents)")
     ax.set_ylabel("in-scope accuracy, % (right and kept)")
     ax.set_title("Banking77: out-of-scope scores over their q-quantile threshold (0..0.5)",
@@ -194,7 +227,12 @@ def report(result: dict) -> str:
 
     m, q = max(((m, str(q)) for m in METHODS for q in QS), key=lambda mq: total(*mq))
     best = f"{m} at q {q} ({100 * total(m, q):.1f})"
-    shipped = (f"| **shipped** (calibrated q {', '.join(str(r['q']) for r in runs)}) | | "
+    shipped = (f"| either score below its q-quantile (shipped until 2026-12-04; calibrated q "
+               f"{', '.join(str(r['either_q']) for r in runs)}) | | "
+               f"{median_spread([100 * r['either'][0] for r in runs])} | "
+               f"{median_spread([100 * r['either'][1] for r in runs])} |\n"
+               f"| **shipped**: mean of the two percentile ranks (calibrated q "
+               f"{', '.join(str(r['q']) for r in runs)}) | | "
                f"{median_spread([100 * r['shipped'][0] for r in runs])} | "
                f"{median_spread([100 * r['shipped'][1] for r in runs])} |")
     return f"""{MARK}
@@ -213,7 +251,8 @@ q-quantile over out-of-fold scores of right training examples. Median (min-max).
 {shipped}
 
 Best single score (largest median in-scope accuracy + OOS recall over q): {best}.
-The shipped rule chooses its q on the training data only.
+The shipped rule fuses max-softmax and nearest example (the mean of their percentile
+ranks among right held-out examples) and chooses its q on the training data only.
 
 ![In-scope accuracy against OOS recall per method](images/nlu_oos.png)
 {MARK}"""

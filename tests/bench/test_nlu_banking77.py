@@ -63,18 +63,16 @@ def test_metrics_count_fallbacks_as_errors_in_scope_and_as_hits_out_of_scope():
     assert m["curve"]["0.0"]["in_scope_accuracy"] == 0.5  # the ambiguous one still falls back
 
 
-def oos(conf, sim):
-    """SentenceIntentClassifier's record, as a parse carries it (thresholds 0.5 / 0.6)."""
-    return {"intent": "a", "confidence": conf, "similarity": sim,
-            "confidence_threshold": 0.5, "similarity_threshold": 0.6, "fallback": False}
+def oos(score):
+    """SentenceIntentClassifier's record, as a parse carries it (threshold 0.5)."""
+    return {"intent": "a", "confidence": 0.9, "similarity": 0.9, "score": score,
+            "threshold": 0.5, "fallback": False}
 
 
-@pytest.mark.parametrize("conf,sim,expected", [
-    (0.49, 0.9, True), (0.5, 0.9, False),      # the max-softmax threshold
-    (0.9, 0.59, True), (0.9, 0.6, False)])     # the nearest-example threshold
-def test_the_calibrated_rule_reads_the_recorded_scores(conf, sim, expected):
-    rule = {"confidence": 0.5, "similarity": 0.6}
-    row = {"intent": "a", "conf": conf, "second": 0.0, "oos": oos(conf, sim)}
+@pytest.mark.parametrize("score,expected", [(0.49, True), (0.5, False), (0.9, False)])
+def test_the_calibrated_rule_reads_the_recorded_score(score, expected):
+    rule = {"score": 0.5}
+    row = {"intent": "a", "conf": 0.9, "second": 0.0, "oos": oos(score)}
     assert nlu.falls_back(row, 0.0, 0.0, rule) == expected
     assert nlu.falls_back(row, 0.0, 0.0) is False  # without the rule: Rasa's rule only
     assert nlu.falls_back({**row, "oos": None}, 0.0, 0.0, rule) is False  # nothing recorded
@@ -83,13 +81,12 @@ def test_the_calibrated_rule_reads_the_recorded_scores(conf, sim, expected):
 
 def test_metrics_with_the_rule_report_it_on_off_and_over_its_quantile():
     test = [("t1", "a", True), ("t2", "a", True), ("o1", "z", False), ("o2", "z", False)]
-    rows = [{"intent": "a", "conf": 0.9, "second": 0.0, "oos": oos(0.9, 0.8)},
-            {"intent": "a", "conf": 0.9, "second": 0.0, "oos": oos(0.9, 0.5)},  # falls back
-            {"intent": "a", "conf": 0.9, "second": 0.0, "oos": oos(0.9, 0.4)},  # falls back
-            {"intent": "a", "conf": 0.9, "second": 0.0, "oos": oos(0.9, 0.7)}]
-    rule = {"confidence": 0.5, "similarity": 0.6}
-    rules = {"0.0": {"confidence": 0.0, "similarity": -1.0},
-             "0.3": {"confidence": 0.5, "similarity": 0.75}}
+    rows = [{"intent": "a", "conf": 0.9, "second": 0.0, "oos": oos(0.8)},
+            {"intent": "a", "conf": 0.9, "second": 0.0, "oos": oos(0.45)},  # falls back
+            {"intent": "a", "conf": 0.9, "second": 0.0, "oos": oos(0.4)},  # falls back
+            {"intent": "a", "conf": 0.9, "second": 0.0, "oos": oos(0.7)}]
+    rule = {"score": 0.5}
+    rules = {"0.0": {"score": 0.0}, "0.3": {"score": 0.75}}
     m = nlu.metrics(test, rows, threshold=0.0, ambiguity=0.0, rule=rule, rules=rules)
     assert m["shipped"] == {"in_scope_accuracy": 0.5, "oos_recall": 0.5}
     assert m["no_rule"] == {"in_scope_accuracy": 1.0, "oos_recall": 0.0}
@@ -106,7 +103,7 @@ def test_report_is_a_fenced_section_with_both_pipelines():
                 "parse_ms": 10.0, "train_s": 60.0, "threshold": 0.3, "n_train": 2010,
                 "oos_intents": ["x"]}
     def ruled(acc, oos, q):
-        return {**one(acc, oos), "rule": {"confidence": 0.5, "similarity": 0.6},
+        return {**one(acc, oos), "rule": {"score": 0.5},
                 "no_rule": {"in_scope_accuracy": acc + 0.05, "oos_recall": oos - 0.2},
                 "rule_curve": {}, "shipped_q": q}
     runs = [{"rasa init default": one(0.8, 0.3), "project (config.yml)": ruled(0.85, 0.5, 0.1)},
@@ -157,7 +154,7 @@ def test_score_run_rescores_recorded_parses_at_the_current_thresholds():
     test = [("t1", "a", True), ("t2", "a", True), ("o1", "z", False)]
     rows = [{"intent": "a", "conf": 0.9, "second": 0.0, "oos": None},
             {"intent": "a", "conf": 0.45, "second": 0.0, "oos": None},
-            {"intent": "a", "conf": 0.9, "second": 0.0, "oos": oos(0.9, 0.5)}]
+            {"intent": "a", "conf": 0.9, "second": 0.0, "oos": oos(0.45)}]
     raw = {"p": {"rows": rows, "parse_ms": 12.0, "train_s": 30.0, "n_train": 20,
                  "oos_intents": ["z"], "rules": {}, "shipped_q": 0.1}}
 
@@ -167,7 +164,7 @@ def test_score_run_rescores_recorded_parses_at_the_current_thresholds():
     assert low["shipped"] == {"in_scope_accuracy": 1.0, "oos_recall": 0.0}
     high = nlu.score_run(raw, test, spec(0.5, False))["p"]
     assert high["shipped"] == {"in_scope_accuracy": 0.5, "oos_recall": 0.0}
-    ruled = nlu.score_run(raw, test, spec(0.3, True))["p"]  # the recorded rule: 0.5 / 0.6
+    ruled = nlu.score_run(raw, test, spec(0.3, True))["p"]  # the recorded rule: score 0.5
     assert ruled["shipped"] == {"in_scope_accuracy": 1.0, "oos_recall": 1.0}
     assert high["threshold"] == 0.5 and high["parse_ms"] == 12.0 and high["n_train"] == 20
     assert ruled["shipped_q"] == 0.1

@@ -67,10 +67,10 @@ def test_open_intents_are_read_from_config_yml():
     assert heldout.POLICY in policy["open_intents"]
 
 
-def row(final, intent=None, conf=0.9, sim=0.9):
+def row(final, intent=None, score=0.9):
     """One message's parse: the final intent and the classifier's own record."""
-    return {"final": final, "oos": {"intent": intent or final, "confidence": conf,
-                                    "similarity": sim}}
+    return {"final": final, "oos": {"intent": intent or final, "confidence": 0.9,
+                                    "similarity": 0.8, "score": score}}
 
 
 def test_score_counts_each_target_and_lists_the_wrong_routes():
@@ -82,10 +82,9 @@ def test_score_counts_each_target_and_lists_the_wrong_routes():
                 ("tell me a joke", "out_of_scope"),           # chitchat is open: right
                 ("weather", "out_of_scope")]                  # scripted: wrong
     rows = [row("order_status"), row("cancel_order"), row("policy_question"),
-            row("order_status"), row("nlu_fallback", "help", sim=0.2), row("chitchat"),
-            row("help", sim=0.45)]
-    rules = {"0.0": {"confidence": 0.0, "similarity": -1.0},
-             "0.5": {"confidence": 0.5, "similarity": 0.5}}
+            row("order_status"), row("nlu_fallback", "help", score=0.2), row("chitchat"),
+            row("help", score=0.45)]
+    rules = {"0.0": {"score": 0.0}, "0.5": {"score": 0.5}}
     scored = heldout.score(messages, rows, OPEN, rules)
     assert scored["counts"] == {"scripted": [1, 2], "out_of_scope": [2, 3], "policy": [1, 2]}
     assert [w["text"] for w in scored["wrong"]] == ["cancel it", "can I pick it up", "weather"]
@@ -98,26 +97,24 @@ def test_score_counts_each_target_and_lists_the_wrong_routes():
 
 def test_a_safety_intent_set_after_the_classifier_is_never_re_decided():
     safety = {"final": "abuse", "oos": {"intent": "feedback", "confidence": 0.1,
-                                        "similarity": 0.1}}
-    assert heldout.final_at(safety, {"confidence": 0.5, "similarity": 0.5}) == "abuse"
-    assert heldout.final_at(row("nlu_fallback", "help", sim=0.2), {"confidence": 0.0,
-                                                                   "similarity": -1.0}) == "help"
-    assert heldout.final_at({"final": "greet", "oos": None}, {"confidence": 1.0,
-                                                              "similarity": 1.0}) == "greet"
+                                        "similarity": 0.1, "score": 0.1}}
+    assert heldout.final_at(safety, {"score": 0.5}) == "abuse"
+    assert heldout.final_at(row("nlu_fallback", "help", score=0.2), {"score": 0.0}) == "help"
+    assert heldout.final_at({"final": "greet", "oos": None}, {"score": 1.0}) == "greet"
 
 
 def test_report_is_a_fenced_section():
     scored = heldout.score([("a", "order_status"), ("b", "out_of_scope")],
-                           [row("order_status"), row("help", sim=0.1)], OPEN,
-                           {"0.1": {"confidence": 0.5, "similarity": 0.5}})
+                           [row("order_status"), row("help", score=0.1)], OPEN,
+                           {"0.1": {"score": 0.5}})
     section = heldout.report({"scored": scored, "open_intents": OPEN, "shipped_q": 0.1,
-                              "thresholds": "confidence 0.5, similarity 0.5",
+                              "thresholds": "in-scope score 0.5",
                               "date": "2026-12-01", "machine": "m",
                               "command": "python bench/nlu_heldout.py"})
     assert section.startswith(heldout.MARK) and section.endswith(heldout.MARK)
     assert "| scripted paraphrases routed to the right intent | 1/1 (100%) | >= 95% |" in section
     assert "| out-of-scope questions reaching the generator | 0/1 (0%) | >= 90% |" in section
-    assert "| b | out_of_scope | help | 0.90 / 0.10 |" in section
+    assert "| b | out_of_scope | help | 0.90 / 0.80 / 0.10 |" in section
     assert "| 0.1 (shipped) | 1/1 (100%) | 1/1 (100%) | - |" in section
 
 

@@ -13,7 +13,8 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from components.nlu.sentence_featurizer import SentenceEmbeddingFeaturizer
-from components.nlu.sentence_intent_classifier import (OUTPUT_KEY, Calibration,
+from components.nlu.sentence_intent_classifier import (OUTPUT_KEY, Calibration, in_scope_score,
+                                                       references, rule_at,
                                                        SentenceIntentClassifier, calibrate)
 
 TRAIN = {
@@ -57,7 +58,7 @@ def test_without_out_of_scope_examples_held_out_intents_calibrate_the_rule():
     assert calibration.oos_recall >= 0.9
     assert calibration.in_scope_accuracy >= 0.85
     assert 0 < calibration.quantile <= 0.5
-    assert calibration.similarity_threshold > 0.2
+    assert 0 < calibration.threshold < 0.5  # a fused score: the mean of two ranks
     assert calibrate(vectors, names, folds=5, seed=1) == calibration  # seeded
 
 
@@ -85,6 +86,31 @@ def test_two_open_intents_taken_for_each_other_still_count_as_routed_to_the_fall
     # wrong, and half the out_of_scope examples are "missed".
     by_label = calibrate(vectors, names, folds=4, seed=0)
     assert by_label.oos_recall < 1.0 or by_label.in_scope_accuracy < 0.9
+
+
+def test_the_in_scope_score_is_the_mean_of_the_two_percentile_ranks():
+    confidences = np.array([0.2, 0.4, 0.6, 0.8])
+    similarities = np.array([0.5, 0.6, 0.7, 0.8])
+    score = in_scope_score(np.array([0.1, 0.5, 0.9, 0.9]), np.array([0.4, 0.65, 0.9, 0.55]),
+                           confidences, similarities)
+    # Below both references: 0. In the middle of both: 0.5. Above both: 1.
+    # Highest confidence, low similarity: the high rank makes up for the low one.
+    assert score.tolist() == [0.0, 0.5, 1.0, (1.0 + 0.25) / 2]
+    assert in_scope_score(np.array([0.1]), np.array([0.1]), np.zeros(0), np.zeros(0)) == 1.0
+
+
+def test_a_turn_low_on_one_score_only_is_kept_where_low_on_both_falls_back():
+    held = {"confidence": np.linspace(0.5, 1.0, 100), "similarity": np.linspace(0.4, 0.9, 100),
+            "right": np.ones(100, bool), "is_oos": np.zeros(100, bool),
+            "top_open": np.zeros(100, bool)}
+    held = {k: np.concatenate([v, v[:10]]) for k, v in held.items()}
+    held["is_oos"][100:] = True  # ten out-of-scope examples, as low as the lowest in scope
+    rule = rule_at(held, 0.1, "held-out intents")
+    refs = references(held)
+    one_low = in_scope_score(np.array([0.5]), np.array([0.9]), *refs)
+    both_low = in_scope_score(np.array([0.54]), np.array([0.44]), *refs)
+    assert one_low >= rule.threshold > both_low
+    assert rule.oos_recall == pytest.approx(0.9)  # all but the one tied with the 10% quantile
 
 
 def test_too_few_examples_to_calibrate_name_the_fix():
@@ -158,8 +184,7 @@ def test_a_new_wording_gets_its_intent_and_the_parse_records_the_rule(trained):
     record = message.as_dict(only_output_properties=True)[OUTPUT_KEY]
     assert record["intent"] == "order_status" and record["fallback"] is False
     assert record["confidence"] == pytest.approx(intent["confidence"], abs=1e-4)
-    assert record["confidence"] >= record["confidence_threshold"]
-    assert record["similarity"] >= record["similarity_threshold"]
+    assert record["score"] >= record["threshold"]
 
 
 def test_an_out_of_scope_message_gets_the_out_of_scope_intent_when_it_has_examples(trained):
@@ -178,8 +203,7 @@ def test_a_message_unlike_any_example_falls_back_and_keeps_the_ranking(storage, 
     record = message.get(OUTPUT_KEY)
     ranking = message.get(INTENT_RANKING_KEY)
     assert record["fallback"] is True
-    assert (record["confidence"] < record["confidence_threshold"]
-            or record["similarity"] < record["similarity_threshold"])
+    assert record["score"] < record["threshold"]
     assert message.get(INTENT)["name"] == "nlu_fallback"
     assert ranking[0]["name"] == "nlu_fallback"
     assert ranking[1]["name"] == record["intent"] != "nlu_fallback"
