@@ -34,6 +34,7 @@ from components.feedback.versions import GeneratorVersions
 from components.generator import corpus as corpus_lib
 from components.generator.config import TrainConfig
 from components.generator.generator import ADAPTER_OF, Generator, is_adapter, read_meta
+from components.generator.guardrails import sentence_keys
 from components.generator.prompt import Turn
 
 logger = logging.getLogger(__name__)
@@ -233,7 +234,10 @@ def finetune(base: Union[str, Path], dataset: Union[str, Path], out_dir: Union[s
         meta["lora"] = dataclasses.asdict(lora) if lora is not None else None
         meta["trainable_parameters"] = sum(p.numel() for p in model.parameters()
                                            if p.requires_grad)
-    trainer.save_checkpoint(model, tok, meta, out_dir)  # a PeftModel saves its adapter only
+    # The fluency gate of a built-in base learns the reviewed replies too.
+    known = (None if generator.known_sentences is None else
+             set(generator.known_sentences) | sentence_keys([r for _, r in train_examples]))
+    trainer.save_checkpoint(model, tok, meta, out_dir, known)  # a PeftModel: its adapter only
     shutil.rmtree(checkpoints, ignore_errors=True)  # done: nothing left to resume
     return meta
 

@@ -20,7 +20,9 @@ The order of an open-ended turn (the NLG calls these steps; each is plain Python
 4. Otherwise the generator answers conversationally and
    ``decide`` checks its text (``grounding.check``) with no sources: a reply that
    states a fact or a claim is replaced by the canned fallback, since nothing
-   supports it.
+   supports it. Before that, the built-in model's reply has to pass the fluency
+   gate (``guardrails.unknown_sentences``, applied by the NLG): each of its
+   sentences one the model learnt from the team's replies.
 
 Every reply records its ``mode`` ("generated", "extractive", "retrieved" or
 "fallback"), the ``sources`` it used (passage id, article slug, title, link, scores;

@@ -26,7 +26,8 @@ from components.generator import train as trainer
 from components.generator.atomic import atomic_dir
 from components.generator.config import TrainConfig
 from components.generator.corpus import CorpusError, fingerprint
-from components.generator.generator import Generator, is_adapter, read_meta, write_meta
+from components.generator.generator import (Generator, is_adapter, read_meta, write_known,
+                                            write_meta)
 
 logger = logging.getLogger(__name__)
 
@@ -65,10 +66,10 @@ def inputs_fingerprint(settings: Mapping[str, Any]) -> str:
     """SHA-256 (hex, 64 chars) of the corpus files and the base checkpoint's files.
 
     The corpus is hashed by content ("no-corpus" when it is missing); the base
-    checkpoint by relative path, size and modification time of each file. This
-    is the GPT policy's ``fingerprint_addon``: without it Rasa would not notice
-    a changed corpus or a newly promoted generator, as neither flows through
-    Rasa's graph.
+    checkpoint by relative path, size and modification time of each file. Through
+    ``cache_key`` it is part of the GPT policy's ``fingerprint_addon``: without it
+    Rasa would not notice a changed corpus or a newly promoted generator, as
+    neither flows through Rasa's graph.
     """
     parts = []
     try:
@@ -138,6 +139,7 @@ def build_generator(settings: Mapping[str, Any], cache_dir: Path) -> Path:
             if is_adapter(base):  # the archive carries the merged weights, not the adapter
                 original.model.save_pretrained(tmp, safe_serialization=True)
                 original.tokenizer.save_pretrained(tmp)
+                write_known(tmp, original.known_sentences)
             else:
                 shutil.copytree(base, tmp, dirs_exist_ok=True)
             write_meta(tmp, {**read_meta(base), "model_id": original.model_id,

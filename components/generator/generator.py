@@ -19,7 +19,7 @@ import logging
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import AbstractSet, Any, Dict, FrozenSet, List, Optional, Sequence, Union
 
 from components.generator.config import GenerationConfig
 from components.generator.prompt import Turn, build_prompt
@@ -27,6 +27,9 @@ from components.generator.prompt import Turn, build_prompt
 logger = logging.getLogger(__name__)
 
 META_FILE = "generator_meta.json"  # written by train.py next to the weights
+# The sentence keys of the replies the built-in model learnt from (train.py): the
+# fluency gate's known sentences (guardrails.unknown_sentences). Absent for other models.
+KNOWN_FILE = "generator_known.json"
 ADAPTER_CONFIG = "adapter_config.json"  # peft's file: the folder holds a LoRA adapter
 ADAPTER_OF = "adapter_of"  # meta key of an adapter: {"version", "path"} of its full model
 
@@ -64,8 +67,11 @@ class Generator:
     """
 
     def __init__(self, model, tokenizer, model_id: str, model_version: str,
-                 system_prompt: Optional[str] = None) -> None:
+                 system_prompt: Optional[str] = None,
+                 known_sentences: Optional[FrozenSet[str]] = None) -> None:
+        """``known_sentences``: ``KNOWN_FILE``'s keys, or None for a model with no fluency gate."""
         self.model = model.eval()
+        self.known_sentences = known_sentences
         self.tokenizer = tokenizer
         self.model_id = model_id
         self.model_version = model_version
@@ -122,7 +128,7 @@ class Generator:
         model_id = meta.get("model_id", path.name)
         version = meta.get("version", f"{path.name}-unversioned")
         prompt = system_prompt if system_prompt is not None else meta.get("system_prompt")
-        return cls(model, tokenizer, model_id, version, prompt)
+        return cls(model, tokenizer, model_id, version, prompt, read_known(path))
 
     @property
     def n_parameters(self) -> int:
@@ -305,6 +311,21 @@ def read_meta(path: Union[str, Path]) -> Dict[str, Any]:
     if not meta_file.is_file():
         return {}
     return json.loads(meta_file.read_text(encoding="utf-8"))
+
+
+def read_known(path: Union[str, Path]) -> Optional[FrozenSet[str]]:
+    """The checkpoint's ``KNOWN_FILE`` sentence keys, or None when it has none."""
+    known_file = Path(path) / KNOWN_FILE
+    if not known_file.is_file():
+        return None
+    return frozenset(json.loads(known_file.read_text(encoding="utf-8")))
+
+
+def write_known(path: Union[str, Path], known: Optional[AbstractSet[str]]) -> None:
+    """Writes ``KNOWN_FILE`` into the checkpoint folder ``path``; nothing for None."""
+    if known is not None:
+        (Path(path) / KNOWN_FILE).write_text(json.dumps(sorted(known), ensure_ascii=False),
+                                             encoding="utf-8")
 
 
 def write_meta(path: Union[str, Path], meta: Dict[str, Any]) -> None:

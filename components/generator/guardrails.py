@@ -9,12 +9,15 @@
 5. ``mask_pii``              - replace emails, phone and card numbers;
 6. ``blocked_reason``        - reject unsafe or off-topic text by blocklist;
 7. fall back to the canned reply when the result is empty, rejected or late.
+
+``unknown_sentences(text, known)`` is the fluency gate the NLG applies after the
+chain to a conversational reply of the built-in model (components/nlg/generative_nlg.py).
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, List, Mapping, Optional, Sequence, Tuple
+from typing import AbstractSet, Any, List, Mapping, Optional, Sequence, Set, Tuple
 
 # Role markers of the chat template and of the plain "User:" transcript format.
 _SPECIAL = re.compile(r"<\|[a-z_]+\|>")
@@ -192,6 +195,32 @@ def blocked_reason(text: str, blocklist: Sequence[str]) -> Optional[str]:
         if re.search(pattern, text, re.IGNORECASE):
             return pattern
     return None
+
+
+def sentence_key(sentence: str) -> str:
+    """How ``unknown_sentences`` compares sentences: lower-cased letters, digits and
+    apostrophes, whitespace collapsed ("Sorry to hear that!" -> "sorry to hear that")."""
+    return " ".join(re.sub(r"[^\w' ]+", " ", sentence.lower()).split())
+
+
+def unknown_sentences(text: str, known: AbstractSet[str]) -> List[str]:
+    """The sentences of ``text`` whose ``sentence_key`` is not in ``known``.
+
+    The fluency gate for a model that cannot write fluent English of its own.
+    The built-in 2.6M-parameter model splices the replies it was trained on
+    into word salad ("I'm not sure a few days of delivery. I can help with?"):
+    on 20 chit-chat messages none of its 20 replies was fluent, and every
+    garbled sentence was one that no reply of its corpus holds. A reply made
+    only of sentences the team wrote is fluent however the model chose them,
+    so ``known`` is the set of ``sentence_key`` of the corpus's replies
+    (``sentence_keys``; generator.KNOWN_FILE, written by components/generator/train.py).
+    """
+    return [s for s in _SENTENCE_END.split(text) if s.strip() and sentence_key(s) not in known]
+
+
+def sentence_keys(texts: Sequence[str]) -> Set[str]:
+    """The ``sentence_key`` of every sentence of ``texts``: what ``unknown_sentences`` knows."""
+    return {sentence_key(s) for text in texts for s in _SENTENCE_END.split(text) if s.strip()}
 
 
 def postprocess(raw: str, config: GuardrailConfig, fallback_text: str,

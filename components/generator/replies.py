@@ -19,6 +19,15 @@ source; but they are sent when the help center has nothing, so none may state a
 store fact that an article should hold: ``load_replies`` refuses a reply with a
 number, amount, time, e-mail address or link (``grounding.facts``), naming it.
 
+A written reply may name its customer's topic ("I can't check the weather, sorry").
+Sent to a near question on another topic, it answers something the customer did
+not ask: "can you recommend a good netflix series" matched "can you recommend a
+good book" (cosine 0.6) and got "Book recommendations are outside what I can help
+with". So a reply is sent only when the message names the reply's topic words
+(``topic_words``): the words its answer echoes from its own question, less the
+words several answers share ("order", "help"). Otherwise the next closest reply
+is tried, and with none left the policy's canned reply goes out.
+
 The bank is a folder in the model archive: ``replies.json`` and ``embeddings.npy``
 (float32, (N, 384), L2-normalised), written by ``rasa train`` next to the
 help-center index. Nothing here imports Rasa.
@@ -26,9 +35,11 @@ help-center index. Nothing here imports Rasa.
 from __future__ import annotations
 
 import json
+import re
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import List, Optional, Sequence, Union
+from typing import List, Optional, Sequence, Set, Union
 
 import numpy as np
 
@@ -36,6 +47,12 @@ from components.generator import grounding
 from components.generator.retrieval import MAX_QUERY_CHARS, Encoder
 
 REPLIES_FILE, EMBEDDINGS_FILE = "replies.json", "embeddings.npy"
+# Words are compared by their first 5 letters after a plural "s", so "book"
+# matches "books" and "recommend" "recommendations": a crude stem, enough for
+# the topics of short replies.
+STEM_LETTERS = 5
+# A word that this many answers share is the bank's own vocabulary, not a topic.
+SHARED_BY = 5
 
 
 class ReplyBankError(ValueError):
@@ -62,6 +79,31 @@ class Match:
         """What the tracker stores as the reply's source."""
         return {"id": self.reply.source, "question": self.reply.question,
                 "dense": round(self.similarity, 4)}
+
+
+def stems(text: str) -> Set[str]:
+    """The content words of ``text`` as ``STEM_LETTERS``-letter stems, lower-cased.
+
+    Content words have 3+ letters and are not in scikit-learn's English stop
+    words (Glasgow Information Retrieval Group's list).
+    """
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS  # noqa: PLC0415 - heavy
+
+    return {(w[:-1] if w.endswith("s") and len(w) > 3 else w)[:STEM_LETTERS]
+            for w in re.findall(r"[a-z]+", text.lower())
+            if len(w) >= 3 and w not in ENGLISH_STOP_WORDS}
+
+
+def topic_words(replies: Sequence[WrittenReply]) -> List[Set[str]]:
+    """Per reply, the stems a message has to contain for the reply to fit it.
+
+    They are the stems its answer shares with its own question, less those that
+    ``SHARED_BY`` or more answers of ``replies`` use (module docstring).
+    """
+    answers = [stems(r.answer) for r in replies]
+    shared = Counter(stem for words in answers for stem in words)
+    return [{w for w in words & stems(r.question) if shared[w] < SHARED_BY}
+            for r, words in zip(replies, answers)]
 
 
 def load_replies(paths: Union[str, Path, Sequence[Union[str, Path]]]) -> List[WrittenReply]:
@@ -127,6 +169,7 @@ class ReplyBank:
         self.replies = list(replies)
         self.embeddings = embeddings
         self.encoder = encoder
+        self.topics = topic_words(self.replies)
 
     @classmethod
     def build(cls, replies: Sequence[WrittenReply], encoder: Encoder) -> "ReplyBank":
@@ -163,14 +206,18 @@ class ReplyBank:
                    np.load(folder / EMBEDDINGS_FILE), encoder)
 
     def nearest(self, message: str, min_similarity: float) -> Optional[Match]:
-        """The closest written reply, or None when none reaches ``min_similarity``.
+        """The closest written reply whose topic words the message names, or None
+        when no such reply reaches ``min_similarity``.
 
         Empty, very long and non-Latin messages are compared like any other.
         """
-        vector = np.asarray(self.encoder([(message or "")[:MAX_QUERY_CHARS]]),
-                            dtype=np.float32)[0]
+        message = (message or "")[:MAX_QUERY_CHARS]
+        vector = np.asarray(self.encoder([message]), dtype=np.float32)[0]
         scores = self.embeddings @ vector  # (N,)
-        best = int(np.argmax(scores))
-        if scores[best] < min_similarity:
-            return None
-        return Match(self.replies[best], float(scores[best]))
+        named = stems(message)
+        for best in np.argsort(-scores):
+            if scores[best] < min_similarity:
+                return None
+            if self.topics[best] <= named:
+                return Match(self.replies[best], float(scores[best]))
+        return None

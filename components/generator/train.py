@@ -17,12 +17,13 @@ import math
 import random
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import AbstractSet, Dict, List, Optional, Sequence, Set, Tuple, Union
 
 from components.generator import corpus as corpus_lib
 from components.generator.atomic import atomic_dir
 from components.generator.config import TrainConfig
-from components.generator.generator import write_meta
+from components.generator.generator import write_known, write_meta
+from components.generator.guardrails import sentence_keys
 from components.generator.prompt import build_prompt
 
 logger = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ logger = logging.getLogger(__name__)
 BUILTIN_MODEL_ID = "kestrel-gpt"
 # Bump when a change here changes the weights trained from the same corpus and
 # config: the GPT policy's generator cache and the version string include it.
-TRAINING_CODE_VERSION = "2"
+TRAINING_CODE_VERSION = "3"  # 3: the fluency gate's known sentences (KNOWN_FILE)
 Example = Tuple[List[int], List[int]]  # (input_ids, labels), both length T
 
 
@@ -250,10 +251,15 @@ def train(corpus: Union[str, Path], out_dir: Union[str, Path], cfg: TrainConfig 
         tokenizer = train_tokenizer(corpus_lib.all_texts(dialogues), cfg.vocab_size)
         model = build_model(tokenizer, cfg)
         model_id, base_version = BUILTIN_MODEL_ID, "scratch"
+        known: Optional[Set[str]] = set()
     else:
         base = Generator.load(base_model)
         tokenizer, model = base.tokenizer, base.model
         model_id, base_version = base.model_id, base.model_version
+        known = None if base.known_sentences is None else set(base.known_sentences)
+    if known is not None:  # the fluency gate: the replies it learnt are what it may send
+        known |= sentence_keys([reply for _, reply in corpus_lib.training_examples(
+            dialogues, cfg.max_turns)])
     train_x = encode(tokenizer, corpus_lib.training_examples(train_d, cfg.max_turns), cfg)
     val_x = encode(tokenizer, corpus_lib.training_examples(val_d, cfg.max_turns), cfg)
     logger.info("Generator: %d train / %d val examples, %d parameters.",
@@ -278,12 +284,14 @@ def train(corpus: Union[str, Path], out_dir: Union[str, Path], cfg: TrainConfig 
         "transformers": transformers.__version__,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    save_checkpoint(model, tokenizer, meta, out_dir)
+    save_checkpoint(model, tokenizer, meta, out_dir, known)
     return meta
 
 
-def save_checkpoint(model, tokenizer, meta: Dict, out_dir: Union[str, Path]) -> None:
-    """Writes weights (safetensors), tokenizer and ``generator_meta.json`` to ``out_dir``.
+def save_checkpoint(model, tokenizer, meta: Dict, out_dir: Union[str, Path],
+                    known: Optional[AbstractSet[str]] = None) -> None:
+    """Writes weights (safetensors), tokenizer, ``generator_meta.json`` and, when
+    ``known`` is given, the fluency gate's sentence keys (``KNOWN_FILE``) to ``out_dir``.
 
     Atomic (``atomic.atomic_dir``): everything goes to a temporary sibling folder
     that replaces an existing ``out_dir`` only when complete, so a crash leaves no
@@ -297,6 +305,7 @@ def save_checkpoint(model, tokenizer, meta: Dict, out_dir: Union[str, Path]) -> 
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         write_meta(tmp, meta)
+        write_known(tmp, known)
 
 
 def main(argv: Optional[List[str]] = None) -> None:

@@ -24,7 +24,8 @@ is awaited, so this is where slow work can leave the loop free), the text goes
 through ``components.generator.guardrails``, and the result carries a ``generation``
 dict (``shared_names.GenerationRecord``) that Rasa stores as the BotUttered
 event's metadata. The response's own text in domain.yml is the fallback when
-the generator is missing, fails, overruns its budget, or its text is rejected;
+the generator is missing, fails, overruns its budget, or its text is rejected
+(the guardrails, the fluency gate for the built-in model, the groundedness check);
 it is the only copy of that text (the policy refuses to train without the
 response).
 
@@ -67,7 +68,7 @@ from rasa.utils.endpoints import EndpointConfig
 
 from components.generator import answers, registry
 from components.generator.batching import RequestBatcher
-from components.generator.guardrails import postprocess
+from components.generator.guardrails import postprocess, unknown_sentences
 from components.generator.prompt import Turn
 from components.generator.retrieval import Hit
 from components.generator.server import ServerError, ServerGenerator
@@ -76,6 +77,10 @@ from components.rasa_patches import action_fallback, shell_ratings
 from shared_names import RATE_INTENT, RATING_PROMPT_RESPONSE, RATINGS, GenerationRecord
 
 logger = logging.getLogger(__name__)
+
+# Why the built-in model's conversational reply was not sent: a sentence of it is
+# none the model learnt (guardrails.unknown_sentences, the fluency gate).
+NOT_FLUENT = "not_fluent"
 
 __all__ = ["GenerativeNLG", "NLGConfigError", "conversation_turns", "new_reply_id",
            "rating_buttons"]
@@ -232,7 +237,8 @@ class GenerativeNLG(TemplatedNaturalLanguageGenerator):
         Without a relevant passage, a message close to one the team wrote a
         reply for gets that reply as written (``answers.written``). Otherwise
         the generator answers conversationally, and the check lets its text
-        through only when it states nothing without a source.
+        through only when it states nothing without a source; the built-in
+        model's text also has to pass the fluency gate (``NOT_FLUENT``).
 
         Returns:
             (text to send, its record without ``reply_id``); ``text`` is
@@ -325,6 +331,14 @@ class GenerativeNLG(TemplatedNaturalLanguageGenerator):
                 generated=False, fallback=result.fallback, mode=answers.FALLBACK,
                 guardrails=result.actions, **generation.metadata(),
                 rejected={"reason": result.fallback, "text": ""})
+        known = None if self._server is not None else generator.known_sentences
+        if not from_passages and known is not None and unknown_sentences(result.text, known):
+            # The built-in model's own words are word salad: only a reply made of
+            # sentences it learnt from the team's replies is sent (the fluency gate).
+            return fallback, GenerationRecord(
+                generated=False, fallback=NOT_FLUENT, mode=answers.FALLBACK,
+                guardrails=result.actions, **generation.metadata(),
+                rejected={"reason": NOT_FLUENT, "text": result.text})
         checked = answers.decide(result.text, hits, self.config.answers,
                                  needs_fact=from_passages)
         if checked.mode != answers.GENERATED:

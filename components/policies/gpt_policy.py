@@ -133,7 +133,8 @@ class GPTPolicy(Policy):
 
     @classmethod
     def fingerprint_addon(cls, config: Dict[str, Any]) -> Optional[str]:
-        """Adds the corpus, the base checkpoint and the articles to Rasa's training cache key.
+        """Adds the corpus, the base checkpoint, the generator's training code version and
+        the articles to Rasa's training cache key.
 
         Without this, editing ``data/generator/`` or ``data/knowledge/`` would not
         retrain, because neither flows through Rasa's graph. An edited article
@@ -149,7 +150,8 @@ class GPTPolicy(Policy):
         questions = config.get("questions")
         known = (knowledge.questions_fingerprint(Path(questions))
                  if questions and Path(questions).exists() else "-")
-        return hashlib.sha256(f"{build.inputs_fingerprint(config)}|{articles}|{index}|"
+        # build.cache_key: the corpus, the base checkpoint and train.TRAINING_CODE_VERSION.
+        return hashlib.sha256(f"{build.cache_key(config)}|{articles}|{index}|"
                               f"{retrieval.INDEX_FORMAT}|{written}|{bank}|{questions}|"
                               f"{known}".encode()).hexdigest()
 

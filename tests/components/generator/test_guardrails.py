@@ -2,7 +2,8 @@ import pytest
 
 from components.generator.guardrails import (
     GuardrailConfig, blocked_reason, collapse_repetitions, cut_to_sentences, mask_pii,
-    postprocess, strip_prompt_echo, strip_special_tokens,
+    postprocess, sentence_key, sentence_keys, strip_prompt_echo, strip_special_tokens,
+    unknown_sentences,
 )
 
 FALLBACK = "Sorry, I can't help with that."
@@ -101,3 +102,23 @@ def test_guardrail_config_validation():
     extended = GuardrailConfig.from_dict({"extra_blocklist": [r"\bcompetitor\b"]})
     assert extended.blocklist[-1] == r"\bcompetitor\b"
     assert len(extended.blocklist) == len(GuardrailConfig().blocklist) + 1
+
+
+def test_sentence_keys_ignore_case_and_punctuation_but_keep_words_and_apostrophes():
+    assert sentence_key("Sorry to hear that!") == sentence_key("sorry to hear  that") \
+        == "sorry to hear that"
+    assert sentence_key("I'm here — for orders.") == "i'm here for orders"
+    assert sentence_keys(["Hi there! What can I do for you?", "Hi there."]) == {
+        "hi there", "what can i do for you"}
+
+
+@pytest.mark.parametrize("reply,unknown", [
+    ("Sorry to hear that! What can I do for you?", []),          # both sentences known
+    ("What can I do for you? Sorry to hear that!", []),          # any order of them
+    ("I'm not sure a few days of delivery. I can help with?",    # the built-in model's
+     ["I'm not sure a few days of delivery.", "I can help with?"]),  # word salad
+    ("Sorry to hear that! I can help with?", ["I can help with?"]),
+])
+def test_the_fluency_gate_names_every_sentence_the_model_did_not_learn(reply, unknown):
+    known = sentence_keys(["Sorry to hear that! What can I do for you?"])
+    assert unknown_sentences(reply, known) == unknown

@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from components.generator.replies import ReplyBank, ReplyBankError, WrittenReply, load_replies
+from components.generator.replies import (ReplyBank, ReplyBankError, WrittenReply,
+                                          load_replies, topic_words)
 
 WORDS = ["joke", "weather", "colour", "order"]
 
@@ -65,6 +66,37 @@ def test_nearest_keeps_only_replies_close_enough(tmp_path):
     assert bank.nearest("where is my order", 0.6) is None
     for odd in ("", "x" * 100_000, "日本語の質問"):
         bank.nearest(odd, 0.6)  # answered, never an error
+
+
+TOPICS = [WrittenReply("can you recommend a good book",
+                        "Book recommendations are outside what I can help with.", "f#0"),
+          WrittenReply("are aliens real?", "That's beyond what I can help with!", "f#1"),
+          WrittenReply("what's the weather like",
+                       "I can't check the weather, sorry. I can help with orders.", "f#2")]
+
+
+def recommendations(texts):
+    """A stand-in encoder that finds "recommend ... book" and "recommend ... series" close."""
+    rows = np.array([[float("recommend" in t.lower()), float("alien" in t.lower()),
+                      float("weather" in t.lower()), 0.3] for t in texts], dtype=np.float32)
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def test_topic_words_are_what_an_answer_echoes_from_its_question_less_shared_words():
+    assert topic_words(TOPICS) == [{"recom", "book"}, set(), {"weath"}]
+    # "help" and "can" are everywhere: never a topic, even where a question says it.
+    many = [WrittenReply(f"can you help with {w}", f"I can't help with {w}.", f"f#{i}")
+            for i, w in enumerate(["kites", "boats", "golf", "cards", "darts"])]
+    assert topic_words(many) == [{"kite"}, {"boat"}, {"golf"}, {"card"}, {"dart"}]
+
+
+def test_a_reply_naming_a_topic_the_message_does_not_is_skipped_for_the_next():
+    bank = ReplyBank.build(TOPICS, recommendations)
+    # Closest: the book reply (cosine 1.0), but the message names no book.
+    assert bank.nearest("recommend a good netflix series", 0.05).reply.source == "f#1"
+    assert bank.nearest("can you recommend some BOOKS", 0.05).reply.source == "f#0"
+    assert bank.nearest("recommend a good netflix series", 0.5) is None  # none left close
+    assert bank.nearest("what's the weather like", 0.9).reply.source == "f#2"
 
 
 def test_save_and_load_round_trip(tmp_path):

@@ -5,7 +5,7 @@ import torch
 
 from components.generator.config import TrainConfig
 from components.generator.corpus import load_dialogues, training_examples
-from components.generator.generator import META_FILE, Generator
+from components.generator.generator import KNOWN_FILE, META_FILE, Generator
 from components.generator.prompt import Turn
 from components.generator.train import encode, fit, train
 from tests.conftest import TINY_TRAIN
@@ -25,6 +25,26 @@ def test_train_writes_a_loadable_versioned_checkpoint(tiny_corpus, tmp_path):
     assert generator.generate([Turn("user", "Do you ship to Canada?")]).generated_tokens >= 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus", "gen"], \
         "temporary folder left behind"
+
+
+def test_the_built_in_model_knows_the_sentences_of_the_replies_it_learnt(tiny_corpus,
+                                                                          tmp_path):
+    train(tiny_corpus, tmp_path / "gen", TrainConfig(**TINY_TRAIN), progress=False)
+    known = Generator.load(tmp_path / "gen").known_sentences
+    # Every bot sentence of the 5 dialogues (one held out for validation counts too).
+    assert known == {"yes we ship to the us and canada",
+                     "standard shipping takes 3 5 business days",
+                     "yes small appliances have a two year warranty",
+                     "i'm doing well thanks for asking", "how can i help",
+                     "yes kestrel gift cards come in any amount from 10"}
+    # A model fine-tuned from it learns the new replies' sentences as well.
+    more = tiny_corpus.parent / "more.yml"
+    more.write_text('dialogues:\n  - topic: hi\n    turns:\n      - user: "hello"\n'
+                    '        bot: "Hi there! What can I do for you?"\n', encoding="utf-8")
+    train(more, tmp_path / "tuned", TrainConfig(**TINY_TRAIN), base_model=tmp_path / "gen",
+          progress=False)
+    tuned = json.loads((tmp_path / "tuned" / KNOWN_FILE).read_text())
+    assert set(tuned) == known | {"hi there", "what can i do for you"}
 
 
 def test_training_is_reproducible(tiny_corpus, tmp_path):

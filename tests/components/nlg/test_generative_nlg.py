@@ -498,6 +498,30 @@ async def test_without_a_relevant_passage_the_generator_answers(help_center, tin
     assert message["generation"]["mode"] == "generated" and "sources" not in message["generation"]
 
 
+@pytest.mark.parametrize("learnt,sent", [
+    ({"yes we ship to the us and canada"}, True),
+    ({"yes we ship to the us"}, False),  # a splice of what it learnt is not enough
+])
+async def test_the_built_in_models_conversational_reply_passes_the_fluency_gate(
+        help_center, tiny_checkpoint, learnt, sent):
+    generator = CannedTextGenerator.load(tiny_checkpoint)
+    generator.known_sentences = frozenset(learnt)  # as train.py's KNOWN_FILE gives it
+    registry.set_active(generator, GPT_RESPONSE, help_center)
+    try:
+        message = await generate(make_nlg(answers={"cite": False}),
+                                 tracker("how are you doing today?"))
+    finally:
+        registry.clear()
+    meta = message["generation"]
+    if sent:
+        assert message["text"] == "Yes, we ship to the US and Canada."
+        assert meta["mode"] == "generated"
+    else:
+        assert message["text"] == "Canned fallback."
+        assert (meta["mode"], meta["fallback"]) == ("fallback", "not_fluent")
+        assert meta["generated_tokens"] >= 1  # it was decoded, then refused
+
+
 async def test_an_unsupported_claim_is_never_sent(help_center, tiny_checkpoint):
     registry.set_active(ClaimingGenerator.load(tiny_checkpoint), GPT_RESPONSE, help_center)
     try:
