@@ -31,7 +31,7 @@ export SLACK_DEDUPE_URL ?=
 .PHONY: help chat install db train actions shell serve console webchat help-pages scale-out test test-fast lint validate audit audit-online clean \
         export review dataset finetune evaluate promote rollback analytics bench bench-train \
         bench-generator bench-feedback bench-nlu bench-oos bench-nlu-cost bench-heldout bench-throughput bench-load bench-threads bench-answers \
-        bench-grounding bench-passages bench-server bench-lora
+        bench-grounding bench-replies bench-passages bench-server bench-lora
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -104,7 +104,7 @@ rollback: install  ## make the previous generator current again
 analytics: install  ## summary table and plot of the tracker store
 	$(FEEDBACK) analytics
 
-bench: bench-train bench-nlu bench-oos bench-nlu-cost bench-heldout bench-answers bench-grounding bench-passages bench-throughput bench-load bench-threads bench-generator bench-feedback bench-console bench-server bench-lora  ## every benchmark: rewrites docs/benchmarks.md and its plots (about 2.5 h on 2 cores)
+bench: bench-train bench-nlu bench-oos bench-nlu-cost bench-heldout bench-answers bench-grounding bench-replies bench-passages bench-throughput bench-load bench-threads bench-generator bench-feedback bench-console bench-server bench-lora  ## every benchmark: rewrites docs/benchmarks.md and its plots (about 2.5 h on 2 cores)
 
 bench-train: install  ## rasa train per component, archive size, unchanged retrain, cold start -> docs/benchmarks.md
 	$(BIN)/python bench/train_cost.py --report docs/benchmarks.md
@@ -126,6 +126,9 @@ bench-answers: install $(MODEL)  ## open-ended questions: retrieval hit@k, corre
 
 bench-passages: install  ## the built-in model trained on passages from scratch (~15 min): does it learn to answer from them?
 	$(BIN)/python bench/passage_training.py --steps 800 --report docs/benchmarks.md
+
+bench-replies: install  ## written replies for messages no article answers, by min_reply_similarity: fitting vs not, on held-out messages judged by a person (a minute, no model)
+	$(BIN)/python bench/written_replies.py --report docs/benchmarks.md
 
 bench-grounding: install  ## the groundedness check vs a person's labels, on the dev sample (grounding_judged.yml) and the blind test sample (grounding_judged_test.yml): agreement, kappa, unsupported recall (seconds, no model)
 	$(BIN)/python bench/grounding_agreement.py --report docs/benchmarks.md

@@ -45,7 +45,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.report import machine, write_section  # noqa: E402
+from bench.report import machine, threshold_plot, write_section  # noqa: E402
 
 MARK = "<!-- answers -->"
 DEFAULT_HELDOUT = ROOT / "bench" / "data" / "answers_heldout.yml"
@@ -289,26 +289,11 @@ def report(results: List[dict], retrieval: dict, sweep: List[dict], scaling: Lis
 
 
 def plot(sweep: List[dict], threshold: float) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    xs = [r["threshold"] for r in sweep]
-    fig, ax = plt.subplots(figsize=(6.5, 3.6))
-    ax.plot(xs, [r["answered_right"] for r in sweep], marker="o",
-            label="answerable: answered from the right article")
-    ax.plot(xs, [r["declined_unanswerable"] for r in sweep], marker="s",
-            label="unanswerable: declined")
-    ax.axvline(threshold, color="grey", linestyle=":", label=f"shipped ({threshold})")
-    ax.set_xlabel("min_similarity (cosine of the best passage)")
-    ax.set_ylabel("share of questions")
-    ax.set_ylim(0, 1.02)
-    ax.legend(loc="lower left", fontsize=8)
-    ax.set_title("Relevance threshold on the held-out questions")
-    fig.tight_layout()
-    PLOT.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(PLOT, dpi=120)
+    threshold_plot(PLOT, [r["threshold"] for r in sweep], {
+        "answerable: answered from the right article": [r["answered_right"] for r in sweep],
+        "unanswerable: declined": [r["declined_unanswerable"] for r in sweep]},
+        threshold, "min_similarity (cosine of the best passage)", "share of questions",
+        "Relevance threshold on the held-out questions")
 
 
 async def main_async(args) -> None:

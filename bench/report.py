@@ -10,7 +10,7 @@ import os
 import platform
 import statistics
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 
 def machine() -> str:
@@ -42,6 +42,30 @@ def median_spread(values: Sequence[float]) -> str:
     if not values:
         raise ValueError("median_spread needs at least one value")
     return f"{statistics.median(values):.1f} ({min(values):.1f}-{max(values):.1f})"
+
+
+def threshold_plot(path: Path, xs: Sequence[float], series: Dict[str, Sequence[float]],
+                   shipped: float, xlabel: str, ylabel: str, title: str,
+                   legend: str = "lower left") -> None:
+    """Saves a line plot of each of ``series`` (label -> one value per x) against the
+    thresholds ``xs``, with a dotted line at the ``shipped`` one, as ``path`` (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    for (label, ys), marker in zip(series.items(), "os^v"):
+        ax.plot(xs, ys, marker=marker, label=label)
+    ax.axvline(shipped, color="grey", linestyle=":", label=f"shipped ({shipped})")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(0, 1.02)
+    ax.legend(loc=legend, fontsize=8)
+    ax.set_title(title)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
 
 
 def publish(section: str, mark: str, report: Optional[Path], *also: Path) -> None:

@@ -13,7 +13,8 @@ rewriting the retrieved reply, needs a generator trained for it and is not done.
 docs/benchmarks.md ("Answers") measures both halves' share of turns.
 
 Where the replies come from (the GPT policy's ``replies`` option): YAML files with
-``no_answer:`` lists of ``{question, answer}`` (data/grounded/no_answer.yml). They
+``no_answer:`` lists of ``{question, answer}``, or ``{questions: [...], answer}``
+(data/grounded/no_answer.yml). They
 are the support team's own words, reviewed like the articles, so they are their own
 source; but they are sent when the help center has nothing, so none may state a
 store fact that an article should hold: ``load_replies`` refuses a reply with a
@@ -85,7 +86,9 @@ def stems(text: str) -> Set[str]:
     """The content words of ``text`` as ``STEM_LETTERS``-letter stems, lower-cased.
 
     Content words have 3+ letters and are not in scikit-learn's English stop
-    words (Glasgow Information Retrieval Group's list).
+    words (Glasgow Information Retrieval Group's list). Not ``grounding.content_words``:
+    its suffix stripping sends "tyres" to "tyr" but "tyre" to "tyre", so a reply
+    about car tyres would not fit "do you sell a car tyre"; here both are "tyre".
     """
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS  # noqa: PLC0415 - heavy
 
@@ -109,10 +112,15 @@ def topic_words(replies: Sequence[WrittenReply]) -> List[Set[str]]:
 def load_replies(paths: Union[str, Path, Sequence[Union[str, Path]]]) -> List[WrittenReply]:
     """The written replies of ``paths`` (files, or folders of *.yml), in order.
 
+    An item is ``{question, answer}``, or ``{questions: [...], answer}`` for one
+    reply to several ways of saying the same thing (each question becomes a
+    ``WrittenReply`` with the item's ``source``).
+
     Raises:
         ReplyBankError: if a path is missing, a file is not valid YAML or lacks a
-            ``no_answer`` list, an item lacks ``question`` or ``answer``, or an
-            answer holds a number, amount, time, e-mail address or link.
+            ``no_answer`` list, an item lacks ``question`` (or ``questions``) or
+            ``answer``, or an answer holds a number, amount, time, e-mail address or
+            link.
     """
     import yaml  # noqa: PLC0415 - only `rasa train` reads the files
 
@@ -139,9 +147,10 @@ def load_replies(paths: Union[str, Path, Sequence[Union[str, Path]]]) -> List[Wr
                                  f"{{question, answer}}.")
         for n, item in enumerate(items):
             where = f"{f}#{n}"
-            if not isinstance(item, dict) or not str(item.get("question", "")).strip() \
-                    or not str(item.get("answer", "")).strip():
-                raise ReplyBankError(f"{where}: each item needs a `question` and an `answer`.")
+            questions = _questions(item)
+            if not questions or not str(item.get("answer", "")).strip():
+                raise ReplyBankError(f"{where}: each item needs a `question` (or a "
+                                     f"`questions` list of them) and an `answer`.")
             answer = str(item["answer"]).strip()
             hard = [f for f in grounding.facts(answer) if not grounding.NAME.fullmatch(f)]
             if hard:
@@ -149,8 +158,20 @@ def load_replies(paths: Union[str, Path, Sequence[Union[str, Path]]]) -> List[Wr
                     f"{where}: the answer states {hard}; a reply for questions the help "
                     f"center cannot answer must state no store fact. Rephrase it, or put "
                     f"the fact in a help-center article.")
-            replies.append(WrittenReply(str(item["question"]).strip(), answer, where))
+            replies += [WrittenReply(q, answer, where) for q in questions]
     return replies
+
+
+def _questions(item) -> List[str]:
+    """An item's customer messages: its ``question``, or each of its ``questions``
+    ([] when it has neither, or one is empty)."""
+    if not isinstance(item, dict):
+        return []
+    found = item.get("questions", [item.get("question")])
+    if not isinstance(found, list):
+        return []
+    questions = [str(q).strip() for q in found if q is not None]
+    return questions if questions and all(questions) else []
 
 
 class ReplyBank:

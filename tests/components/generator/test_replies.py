@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from components.generator.replies import (ReplyBank, ReplyBankError, WrittenReply,
-                                          load_replies, topic_words)
+                                          load_replies, stems, topic_words)
 
 WORDS = ["joke", "weather", "colour", "order"]
 
@@ -39,8 +39,25 @@ def test_load_replies_reads_questions_answers_and_where_they_came_from(tmp_path)
     assert load_replies(tmp_path) == replies  # a folder reads its .yml files
 
 
+def test_one_answer_may_reply_to_several_questions(tmp_path):
+    replies = load_replies(write(tmp_path, """
+no_answer:
+  - questions: ["this is so frustrating", "you're useless"]
+    answer: "I'm sorry for the trouble."
+  - question: "tell me a joke"
+    answer: "Not my strong suit!"
+"""))
+    assert [(r.question, r.answer) for r in replies] == [
+        ("this is so frustrating", "I'm sorry for the trouble."),
+        ("you're useless", "I'm sorry for the trouble."),
+        ("tell me a joke", "Not my strong suit!")]
+    assert [r.source[-2:] for r in replies] == ["#0", "#0", "#1"]
+
+
 @pytest.mark.parametrize("text,message", [
-    ("no_answer: [{question: hi}]", "needs a `question` and an `answer`"),
+    ("no_answer: [{question: hi}]", "needs a `question` (or a `questions` list"),
+    ("no_answer: [{questions: [hi, ''], answer: 'Hello!'}]", "needs a `question`"),
+    ("no_answer: [{questions: hi, answer: 'Hello!'}]", "needs a `question`"),
     ("dialogues: []", "expected a top-level `no_answer:` list"),
     ("no_answer: [{question: 'x', answer: 'Shipping costs $4.95.'}]", "$4.95"),
     ("no_answer: [{question: 'x', answer: 'Write to help@kestrel.example.'}]",
@@ -88,6 +105,11 @@ def test_topic_words_are_what_an_answer_echoes_from_its_question_less_shared_wor
     many = [WrittenReply(f"can you help with {w}", f"I can't help with {w}.", f"f#{i}")
             for i, w in enumerate(["kites", "boats", "golf", "cards", "darts"])]
     assert topic_words(many) == [{"kite"}, {"boat"}, {"golf"}, {"card"}, {"dart"}]
+
+
+def test_stems_treat_singular_and_plural_alike():
+    assert stems("car tyres") == stems("a car tyre") == {"car", "tyre"}
+    assert stems("Recommendations for books") == {"recom", "book"}
 
 
 def test_a_reply_naming_a_topic_the_message_does_not_is_skipped_for_the_next():
