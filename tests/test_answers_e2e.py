@@ -102,3 +102,28 @@ def test_no_question_here_nearly_copies_a_known_question():
     known = encode([q.question for q in load_known_questions(ROOT / "data" / "grounded")])
     similarity = encode([question for question, _, _ in CONVERSATIONS]) @ known.T
     assert similarity.max() < NEAR_COPY, CONVERSATIONS[int(similarity.max(axis=1).argmax())][0]
+
+
+# (message, words its written reply must hold): turns no article answers, each given
+# the reply the team wrote for the closest written question (data/grounded/no_answer.yml).
+WRITTEN = [
+    ("this is taking way too long, i'm fed up", ["sorry", "person"]),
+    ("what's your favourite colour?", ["favourite colour"]),
+    ("what is the weather going to be like on saturday", ["weather"]),
+    ("can you tell me a funny joke", ["punchlines"]),
+]
+
+
+async def test_frustration_and_small_talk_get_the_teams_written_reply(agent):
+    answered, wrong = 0, []
+    for message, words in WRITTEN:
+        text, meta = await answer(agent, message)
+        if meta is None:
+            continue  # NLU sent it to a scripted reply
+        answered += 1
+        if meta["mode"] != "retrieved" or not all(w in text.lower() for w in words):
+            wrong.append(f"{message!r}: {meta['mode']}, {text!r}")
+        elif "no_answer.yml#" not in meta["sources"][0]["id"]:
+            wrong.append(f"{message!r}: source {meta['sources']}")
+    assert not wrong, "\n".join(wrong)
+    assert answered >= len(WRITTEN) - 1, f"only {answered} reached the written replies"

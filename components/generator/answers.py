@@ -69,8 +69,8 @@ class AnswerConfig:
     cite: bool = True  # append "Source: <title> (<link>)" to answers from the help center
     # Cosine similarity (all-MiniLM-L6-v2) of the message and a written reply's question
     # from which that reply is sent as written; below it the generator answers. MiniLM
-    # puts short emotional messages far apart, so 0.6 sent a written reply to 7 of 40
-    # held-out off-topic messages and 0.45 to 24, one of which did not fit
+    # puts short emotional messages far apart, so 0.6 sent a fitting written reply to 7 of
+    # 40 held-out off-topic messages (and an unfitting one to 1), 0.45 to 24 (and to 2)
     # (bench/written_replies.py; docs/benchmarks.md, "Written replies").
     min_reply_similarity: float = 0.45
     # Whether the generator writes the answers from the relevant passages (checked, with
