@@ -112,6 +112,17 @@ def test_the_projects_known_questions_name_sections_of_the_help_center():
     assert all((q.slug, q.section) in sections for q in questions)
 
 
+def test_every_section_of_the_help_center_has_a_known_question():
+    """A section without one is found by BM25 and the dense passage alone; with one,
+    a customer's paraphrase also votes for it (components/generator/retrieval.py)."""
+    known = {(q.slug, q.section) for q in load_known_questions(ROOT / "data" / "grounded")}
+    missing = [f"{p.slug}: {p.heading or '(opening paragraph)'}"
+               for p in load_passages(ROOT / "data" / "knowledge")
+               if (p.slug, p.heading) not in known]
+    assert not missing, ("write a question for each in data/grounded/ (with its answer "
+                         "copied from the section): " + "; ".join(missing))
+
+
 def test_known_questions_are_read_from_a_folder_or_one_file(tmp_path):
     path = tmp_path / "returns.yml"
     path.write_text('articles:\n  - slug: how-to-return\n    pairs:\n'
