@@ -20,6 +20,7 @@ docs/images/written_replies.png.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -30,7 +31,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.report import machine, threshold_plot, write_section  # noqa: E402
+from bench.report import machine, publish, threshold_plot  # noqa: E402
 
 MARK = "<!-- written-replies -->"
 DEFAULT_HELDOUT = ROOT / "bench" / "data" / "replies_heldout.yml"
@@ -85,7 +86,7 @@ def report(rows: List[dict], bank, items: List[dict], threshold: float,
     lines = [MARK, "## Written replies for messages no article answers (issue 14)", "",
              f"Command: `python bench/written_replies.py` ({datetime.now():%Y-%m-%d}, "
              f"{machine()}).",
-             f"Held-out messages: {heldout.relative_to(ROOT)}, {n} messages ("
+             f"Held-out messages: {os.path.relpath(heldout, ROOT)}, {n} messages ("
              f"{sum(bool(i['fits']) for i in items)} with a written reply that fits, by a "
              f"person's judgement); the bank: {len(bank.replies)} written questions of "
              f"data/grounded/no_answer.yml. A reply is sent when its question's MiniLM cosine "
@@ -137,9 +138,7 @@ def main(argv: Sequence[str] = None) -> List[dict]:
     rows = sweep(bank, items)
     text = report(rows, bank, items, threshold, heldout)
     plot(rows, threshold, len(items))
-    print(text)
-    if args.report:
-        write_section(Path(args.report), MARK, text)
+    publish(text, MARK, Path(args.report) if args.report else None, PLOT)
     return rows
 
 
