@@ -77,6 +77,15 @@ def body_text(text: str) -> str:
     return strip_citation(text)
 
 
+def verbatim(reply: str, given: str) -> bool:
+    """Whether every sentence of ``reply`` is one of ``given``'s, word for word
+    (case, dashes and spacing aside): the generator copied and added nothing."""
+    from components.generator.grounding import normalise, split_sentences
+
+    sentences = {normalise(s) for s in split_sentences(given)}
+    return all(normalise(s) in sentences for s in split_sentences(reply))
+
+
 def correct(text: str, facts: Sequence[str], article_text: str) -> bool:
     """All key facts present, and every number in the reply stated by the article."""
     from components.generator.grounding import Sources, facts as facts_of, normalise
@@ -169,7 +178,10 @@ async def run_system(name: str, ask, heldout: Dict[str, list], articles: Dict[st
             cited = [p for s in meta.get("sources") or [] for p in [s.get("id")]]
             sources = list(article_passages.get(q.get("slug"), []))
             sources += [t for pid, t in ARTICLE_BY_PASSAGE.items() if pid in cited]
+            given = message.get("given")  # the sentences a grounded reply was written from
             rows.append({"kind": kind, "q": q, "text": text, "mode": mode, "sent": sent,
+                         "verbatim": mode == "generated" and bool(given)
+                         and verbatim(body_text(text), given),
                          "correct": kind == "answerable" and sent
                          and correct(text, q["facts"], articles[q["slug"]]),
                          # A written reply is the team's own text; it must hold no fact.
@@ -186,6 +198,7 @@ async def run_system(name: str, ask, heldout: Dict[str, list], articles: Dict[st
         "correct": len(correct_rows) / len(answerable),
         "correct_generated": (sum(r["mode"] == "generated" for r in correct_rows)
                               / max(1, len(correct_rows))),
+        "generated_verbatim": sum(r["verbatim"] for r in rows),
         "unsupported_sent": (sum(r["unsupported"] for r in rows if r["sent"])
                              / max(1, sum(r["sent"] for r in rows))),
         "invented_unanswerable": sum(r["unsupported"] for r in unanswerable),
@@ -249,6 +262,8 @@ def report(results: List[dict], retrieval: dict, sweep: List[dict], scaling: Lis
          f"the index's {len(index.questions)} known questions",
          lambda r: f"{correct_without(r, near):.1%}"),
         ("of the correct, written by the generator", lambda r: f"{r['correct_generated']:.0%}"),
+        ("generated replies made only of sentences of the extractive answer, word for word",
+         lambda r: f"{r['generated_verbatim']} of {r['modes']['generated']}"),
         ("sent replies with an unsupported factual sentence",
          lambda r: f"{r['unsupported_sent']:.1%}"),
         ("unanswerable questions answered with invented facts",
@@ -300,7 +315,7 @@ async def main_async(args) -> None:
     from rasa.core.agent import Agent
     from rasa.utils.endpoints import EndpointConfig
 
-    from components.generator import registry
+    from components.generator import answers, registry
     from components.generator.guardrails import postprocess
     from components.generator.knowledge import load_articles, split_passages
     from components.generator.prompt import Turn
@@ -326,8 +341,13 @@ async def main_async(args) -> None:
     canned = responses[registry.response()][0]["text"]
 
     async def grounded(question: str) -> dict:
-        return await nlg.generate(registry.response(), tracker_for(question), "rest",
-                                  domain_responses=responses)
+        message = await nlg.generate(registry.response(), tracker_for(question), "rest",
+                                     domain_responses=responses)
+        hits = answers.retrieve(index, question, settings.answers)
+        if hits:  # what the generator was given: the extractive answer's sentences
+            given = answers.extractive(question, hits, index, settings.answers)
+            message["given"] = answers.strip_citation(given.text)
+        return message
 
     async def ungrounded(question: str) -> dict:
         generation = generator.generate([Turn("user", question)], settings.decoding,

@@ -119,6 +119,8 @@ def reason(verdict) -> str:
             why.append(f"overlap {s.overlap:.2f} < {MIN_OVERLAP}")
         if not s.polarity:
             why.append("negation differs from the closest source clause")
+        if not s.in_place:
+            why.append("a number is not in the source clause its clause is about")
         parts.append(f"\"{s.sentence}\": " + " and ".join(why))
     return "; ".join(parts)
 

@@ -8,12 +8,14 @@ The order of an open-ended turn (the NLG calls these steps; each is plain Python
 2. With relevant passages, the **extractive** answer: the sentences of the best
    passage's article closest in meaning to the question, each weighed with how
    well its section matches the question (``extractive``), with the source cited.
-   The built-in generator cannot copy from passages (docs/benchmarks.md), so it
-   does not write these replies: a reply is done when it is correct and sourced,
-   not when it is generated. A model that can (an inference server, or an
-   instruct checkpoint with ``generate: true``) writes them from the passages
-   (``prompt_passages``), and ``decide`` sends its reply only when the check
-   passes; the extractive answer replaces one that fails.
+   A model that writes answers writes the reply from those sentences
+   (``answer_hit``): an inference server, an instruct checkpoint with
+   ``generate: true``, or the built-in model trained with the GPT policy's
+   ``answer_from_passages`` and decoded with the copy bias (``copying``; off by
+   default: less correct than the extractive answer, docs/benchmarks.md).
+   ``decide`` sends its reply only when the check passes; the extractive answer
+   replaces one that fails: a reply is done when it is correct and sourced, not
+   when it is generated.
 3. Without relevant passages, a reply the team wrote for the closest off-topic or
    chit-chat message is sent as written (``written``, mode RETRIEVED) when the
    message is close enough (``min_reply_similarity``).
@@ -31,6 +33,7 @@ or the written reply) and the check's verdict. ``min_similarity`` is chosen on h
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, fields
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
@@ -75,9 +78,9 @@ class AnswerConfig:
     min_reply_similarity: float = 0.45
     # Whether the generator writes the answers from the relevant passages (checked, with
     # the extractive answer as the fallback). None: when an inference server is set
-    # (nlg.server), not for the model in the archive, since the built-in model cannot
-    # (docs/benchmarks.md, "Training the built-in model on passages"). true: also for
-    # a local instruct checkpoint (config.yml base_model).
+    # (nlg.server) or the model in the archive learnt to answer from passages (its
+    # meta's reads_passages: the GPT policy's answer_from_passages); true: also for a
+    # local instruct checkpoint (config.yml base_model); false: never.
     generate: Optional[bool] = None
 
     def __post_init__(self) -> None:
@@ -246,6 +249,25 @@ def written(match) -> Answer:
     """A written reply (``replies.Match``) as the answer, sent as written (RETRIEVED)."""
     text = match.reply.answer
     return Answer(text, RETRIEVED, (match.record(),), grounding.check(text, [text]).record())
+
+
+def answer_hit(answer: Answer, hits: Sequence[Hit]) -> Hit:
+    """The extractive ``answer``'s sentences as one passage of the best hit's article.
+
+    What the generator is given to write a help-center answer from: the sentences
+    the extractive answer chose across the whole article (the context compression
+    of RECOMP, Xu et al. 2023), so that it answers from the article's key facts
+    and not from a section that won retrieval on a shared word. The groundedness
+    check then holds the reply to exactly these sentences.
+
+    Raises:
+        ValueError: if ``hits`` is empty.
+    """
+    if not hits:
+        raise ValueError("The answer's passage needs the hit it was answered from.")
+    best = hits[0]
+    passage = dataclasses.replace(best.passage, text=strip_citation(answer.text))
+    return dataclasses.replace(best, passage=passage)
 
 
 def prompt_passages(hits: Sequence[Hit]) -> List[str]:

@@ -8,9 +8,11 @@ from exactly those inputs, and a later ``rasa train`` with the same inputs
 copies it instead of training again (minutes on a CPU).
 
 The settings are the GPT policy's options (config.yml); this module reads
-``corpus``, ``base_model``, ``finetune``, ``promoted``, ``train`` and
-``system_prompt`` and ignores the rest. No Rasa imports: the policy turns the
-errors raised here into its own configuration error.
+``corpus``, ``base_model``, ``finetune``, ``promoted``, ``train``,
+``system_prompt`` and, with ``answer_from_passages``, ``knowledge`` and
+``questions`` (the help center and the questions written for it, from which the
+generator then learns to answer from passages), and ignores the rest. No Rasa
+imports: the policy turns the errors raised here into its own configuration error.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Mapping, Optional, Tuple
 
+from components.generator import knowledge
 from components.generator import train as trainer
 from components.generator.atomic import atomic_dir
 from components.generator.config import TrainConfig
@@ -33,7 +36,8 @@ logger = logging.getLogger(__name__)
 
 # The settings the generator's weights depend on, in the cache key. Changing
 # this tuple (or how the key is computed) orphans every cached generator.
-KEY_SETTINGS = ("corpus", "base_model", "finetune", "train", "system_prompt")
+KEY_SETTINGS = ("corpus", "base_model", "finetune", "train", "system_prompt", "knowledge",
+                "questions", "answer_from_passages")
 
 
 class TrainOptionsError(ValueError):
@@ -63,9 +67,12 @@ def effective_base(settings: Mapping[str, Any]) -> Tuple[Optional[str], bool]:
 
 
 def inputs_fingerprint(settings: Mapping[str, Any]) -> str:
-    """SHA-256 (hex, 64 chars) of the corpus files and the base checkpoint's files.
+    """SHA-256 (hex, 64 chars) of the corpus, help center, questions and base checkpoint.
 
-    The corpus is hashed by content ("no-corpus" when it is missing); the base
+    The corpus is hashed by content ("no-corpus" when it is missing), the help
+    center and its questions by ``knowledge``'s fingerprints when the generator
+    learns from them (``answer_from_passages``; "-" otherwise, so that an edited
+    article does not retrain a generator that never read it); the base
     checkpoint by relative path, size and modification time of each file. Through
     ``cache_key`` it is part of the GPT policy's ``fingerprint_addon``: without it
     Rasa would not notice a changed corpus or a newly promoted generator, as
@@ -76,6 +83,10 @@ def inputs_fingerprint(settings: Mapping[str, Any]) -> str:
         parts.append(fingerprint(settings.get("corpus", "data/generator")))
     except CorpusError:
         parts.append("no-corpus")
+    for name, digest in (("knowledge", knowledge.fingerprint),
+                         ("questions", knowledge.questions_fingerprint)):
+        folder = settings.get(name) if settings.get("answer_from_passages") else None
+        parts.append(digest(Path(folder)) if folder and Path(folder).exists() else "-")
     base, _ = effective_base(settings)
     parts.append(str(base))
     if base and Path(base).is_dir():
@@ -112,6 +123,24 @@ def train_config(settings: Mapping[str, Any]) -> TrainConfig:
         raise TrainOptionsError(str(e)) from e
 
 
+def grounded_examples(settings: Mapping[str, Any]) -> list:
+    """``train.passage_examples`` of the ``knowledge`` articles and the answered
+    ``questions`` when ``answer_from_passages`` is set; [] when it is not, or
+    either folder is unset or missing.
+
+    Raises:
+        KnowledgeError: if an article or a question file is malformed.
+    """
+    articles, questions = settings.get("knowledge"), settings.get("questions")
+    if not settings.get("answer_from_passages"):
+        return []
+    if not (articles and questions and Path(articles).is_dir() and Path(questions).exists()):
+        return []
+    return trainer.passage_examples(knowledge.load_passages(Path(articles)),
+                                    knowledge.load_known_questions(Path(questions)),
+                                    knowledge.load_known_answers(Path(questions)))
+
+
 def build_generator(settings: Mapping[str, Any], cache_dir: Path) -> Path:
     """The folder of the generator these settings build: cached, or built now.
 
@@ -124,6 +153,7 @@ def build_generator(settings: Mapping[str, Any], cache_dir: Path) -> Path:
 
     Raises:
         CorpusError: if the corpus is missing or malformed.
+        KnowledgeError: if an article or a question file is malformed.
         GeneratorLoadError: if the base checkpoint cannot be loaded.
         TrainOptionsError: if the ``train`` options are invalid (checked only
             when training).
@@ -145,5 +175,6 @@ def build_generator(settings: Mapping[str, Any], cache_dir: Path) -> Path:
             write_meta(tmp, {**read_meta(base), "model_id": original.model_id,
                              "version": original.model_version, "base_model": str(base)})
         else:
-            trainer.train(settings["corpus"], tmp, train_config(settings), base_model=base)
+            trainer.train(settings["corpus"], tmp, train_config(settings), base_model=base,
+                          grounded=grounded_examples(settings))
     return target

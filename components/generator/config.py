@@ -46,6 +46,13 @@ class GenerationConfig:
     min_new_tokens: int = 0  # tokens; EOS is suppressed until then (benchmarks fix lengths)
     max_time_s: float = 2.0  # s, wall-clock budget for decoding one reply
     seed: Optional[int] = None  # fixes sampling for reproducible replies
+    # Logit added to a token that continues a span of the help-center passages in the
+    # prompt (components/generator/copying.py, after See et al. 2017's copy mechanism);
+    # a quarter of it to a passage sentence's first token at a sentence start. 0 turns
+    # it off. With it on, a reply from passages is decoded without repetition_penalty,
+    # which would also penalise the passage's tokens. Chosen on held-apart questions
+    # (docs/benchmarks.md, "Training the built-in model on passages").
+    copy_bias: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.temperature > 0:
@@ -69,6 +76,8 @@ class GenerationConfig:
                 f"min_new_tokens has to be in [0, max_new_tokens={self.max_new_tokens}], "
                 f"got {self.min_new_tokens!r}."
             )
+        if not self.copy_bias >= 0:
+            raise ValueError(f"copy_bias has to be >= 0 (0 turns it off), got {self.copy_bias!r}.")
         if not self.max_time_s > 0:
             raise ValueError(f"max_time_s has to be > 0 seconds, got {self.max_time_s!r}.")
 

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import AbstractSet, Any, Dict, FrozenSet, List, Optional, Sequence, Union
 
+from components.generator import copying, grounding
 from components.generator.config import GenerationConfig
 from components.generator.prompt import Turn, build_prompt
 
@@ -31,6 +32,8 @@ META_FILE = "generator_meta.json"  # written by train.py next to the weights
 # fluency gate's known sentences (guardrails.unknown_sentences). Absent for other models.
 KNOWN_FILE = "generator_known.json"
 ADAPTER_CONFIG = "adapter_config.json"  # peft's file: the folder holds a LoRA adapter
+# Meta key: True when the model learnt to answer from passages (train.passage_examples).
+READS_PASSAGES = "reads_passages"
 ADAPTER_OF = "adapter_of"  # meta key of an adapter: {"version", "path"} of its full model
 
 
@@ -68,9 +71,13 @@ class Generator:
 
     def __init__(self, model, tokenizer, model_id: str, model_version: str,
                  system_prompt: Optional[str] = None,
-                 known_sentences: Optional[FrozenSet[str]] = None) -> None:
-        """``known_sentences``: ``KNOWN_FILE``'s keys, or None for a model with no fluency gate."""
+                 known_sentences: Optional[FrozenSet[str]] = None,
+                 reads_passages: bool = False) -> None:
+        """``known_sentences``: ``KNOWN_FILE``'s keys, or None for a model with no fluency gate.
+        ``reads_passages``: the model learnt to answer from passages (its meta says so)."""
+        self.reads_passages = reads_passages
         self.model = model.eval()
+        self._ends: Optional[set] = None  # sentence-ending token ids, for the copy bias
         self.known_sentences = known_sentences
         self.tokenizer = tokenizer
         self.model_id = model_id
@@ -128,7 +135,8 @@ class Generator:
         model_id = meta.get("model_id", path.name)
         version = meta.get("version", f"{path.name}-unversioned")
         prompt = system_prompt if system_prompt is not None else meta.get("system_prompt")
-        return cls(model, tokenizer, model_id, version, prompt, read_known(path))
+        return cls(model, tokenizer, model_id, version, prompt, read_known(path),
+                   bool(meta.get(READS_PASSAGES)))
 
     @property
     def n_parameters(self) -> int:
@@ -167,14 +175,44 @@ class Generator:
                              and elapsed_s >= config.max_time_s),
         )
 
-    def _decode(self, ids, attention, config: GenerationConfig):
+    def _copy_sources(self, passages: Sequence[str]):
+        """The ``copying.CopySource`` of ``passages`` (``prompt.format_passage`` texts).
+
+        A passage's first line names its article and section, so only the lines
+        after it are sources; None for no passages.
+        """
+        if not passages:
+            return None
+        sentences = [s for p in passages
+                     for s in grounding.split_sentences(p.split("\n", 1)[-1])]
+        return copying.copy_source(self.tokenizer, sentences)
+
+    def _sentence_ends(self):
+        """The vocabulary's sentence-ending token ids, computed once per loaded model."""
+        if self._ends is None:
+            self._ends = copying.sentence_end_ids(self.tokenizer)
+        return self._ends
+
+    def _decode(self, ids, attention, config: GenerationConfig,
+                passages: Sequence[Sequence[str]] = ()):
         """``model.generate`` on (B, T) ``ids`` and ``attention``: a (B, T + new) LongTensor.
 
+        ``passages``: each row's passages (empty for none). When a row has some
+        and ``config.copy_bias`` > 0, the batch decodes with the copy bias
+        (``copying.CopyBiasLogitsProcessor``), which applies the repetition
+        penalty itself, to the reply's tokens of rows with no passages only.
         Seeds torch's random stream first when ``config.seed`` is set; rows that
         end early are filled with ``pad_token_id``.
         """
         import torch
 
+        kwargs = config.to_generate_kwargs()
+        if config.copy_bias > 0 and any(passages):
+            kwargs["repetition_penalty"] = 1.0
+            kwargs["logits_processor"] = [copying.CopyBiasLogitsProcessor(
+                [self._copy_sources(p) for p in passages], ids.shape[1],
+                self._sentence_ends(), config.copy_bias, config.copy_bias / 4,
+                repetition_penalty=config.repetition_penalty)]
         if config.seed is not None:
             torch.manual_seed(config.seed)
         with torch.inference_mode():
@@ -183,7 +221,7 @@ class Generator:
                 attention_mask=attention,
                 pad_token_id=self.tokenizer.pad_token_id,
                 eos_token_id=self.tokenizer.eos_token_id,
-                **config.to_generate_kwargs(),
+                **kwargs,
             )
 
     def generate(self, turns: Sequence[Turn], config: GenerationConfig = GenerationConfig(),
@@ -205,7 +243,7 @@ class Generator:
 
         start = time.perf_counter()
         ids = self._prompt_ids(turns, config, max_turns, passages)[None, :]  # (1, T)
-        out = self._decode(ids, torch.ones_like(ids), config)  # (1, T + new)
+        out = self._decode(ids, torch.ones_like(ids), config, [passages])  # (1, T + new)
         new = out[0, ids.shape[1]:]
         return self._generation(ids.shape[1], new, config, time.perf_counter() - start)
 
@@ -265,7 +303,7 @@ class Generator:
             ids[i, :pad] = row[0]
             ids[i, pad:] = row
             attention[i, pad:] = 1
-        out = self._decode(ids, attention, config)  # (B, T + new); finished rows padded
+        out = self._decode(ids, attention, config, contexts)  # (B, T + new); finished rows padded
         elapsed = time.perf_counter() - start
         eos = self.tokenizer.eos_token_id
         generations = []

@@ -265,6 +265,25 @@ def load_known_questions(folder: Path) -> List[KnownQuestion]:
     return questions
 
 
+def load_known_answers(folder: Path) -> Dict[str, str]:
+    """question -> written answer, for every known question under ``folder`` that has one.
+
+    The built-in generator learns to answer from passages on these
+    (``train.passage_examples``). Read after ``load_known_questions`` has
+    validated the files.
+    """
+    import yaml  # noqa: PLC0415 - only where the generator is trained
+
+    answers = {}
+    for path in known_question_files(folder):
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        for article in data.get("articles") or []:
+            for pair in (article or {}).get("pairs") or []:
+                if pair.get("answer"):
+                    answers[str(pair["question"])] = str(pair["answer"]).strip()
+    return answers
+
+
 def questions_fingerprint(folder: Path) -> str:
     """sha256 over the known-question files' names and bytes."""
     return _digest(known_question_files(folder))

@@ -22,28 +22,34 @@ from typing import AbstractSet, Dict, List, Optional, Sequence, Set, Tuple, Unio
 from components.generator import corpus as corpus_lib
 from components.generator.atomic import atomic_dir
 from components.generator.config import TrainConfig
-from components.generator.generator import write_known, write_meta
+from components.generator.generator import READS_PASSAGES, write_known, write_meta
 from components.generator.guardrails import sentence_keys
-from components.generator.prompt import build_prompt
+from components.generator.prompt import Turn, build_prompt, format_passage
 
 logger = logging.getLogger(__name__)
 
 BUILTIN_MODEL_ID = "kestrel-gpt"
 # Bump when a change here changes the weights trained from the same corpus and
 # config: the GPT policy's generator cache and the version string include it.
-TRAINING_CODE_VERSION = "3"  # 3: the fluency gate's known sentences (KNOWN_FILE)
+TRAINING_CODE_VERSION = "4"  # 4: answers from passages (PassageExample); 3: KNOWN_FILE
 Example = Tuple[List[int], List[int]]  # (input_ids, labels), both length T
+# A customer question, its written answer and the passages the prompt shows for it
+# (``prompt.format_passage`` texts): the right one, alone or with a distractor.
+PassageExample = Tuple[str, str, Tuple[str, ...]]
 
 
 def encode(tokenizer, examples, cfg: TrainConfig) -> List[Example]:
-    """Tokenises (context, reply) pairs into (input_ids, labels) of <= max_seq_len.
+    """Tokenises (context, reply) or (context, reply, passages) into (input_ids, labels)
+    of <= max_seq_len tokens.
 
-    The prompt is cut from the left when too long; labels are -100 on prompt
-    tokens, so only the reply and its EOS are learned.
+    The prompt (with the passages in its system message, ``prompt.build_prompt``) is
+    cut from the left when too long; labels are -100 on prompt tokens, so only the
+    reply and its EOS are learned.
     """
     encoded = []
-    for context, reply in examples:
-        prompt = build_prompt(tokenizer, context, cfg.max_turns, cfg.system_prompt)
+    for context, reply, *passages in examples:
+        prompt = build_prompt(tokenizer, context, cfg.max_turns, cfg.system_prompt,
+                              passages[0] if passages else ())
         p_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
         r_ids = tokenizer(reply, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
         r_ids = r_ids[: cfg.max_seq_len * 3 // 4]  # keep a quarter for the context
@@ -224,9 +230,44 @@ def build_model(tokenizer, cfg: TrainConfig):
     return GPT2LMHeadModel(config)
 
 
+def passage_examples(passages: Sequence, questions: Sequence, answers: Dict[str, str],
+                     seed: int = 42) -> List[PassageExample]:
+    """Two examples per known question with a written answer: its section's passage
+    alone, and with another passage of the same article (or any other) as a distractor,
+    in a seeded order, so that the model learns to pick the right passage and copy.
+
+    ``passages``: ``knowledge.Passage``; ``questions``: ``knowledge.KnownQuestion``;
+    ``answers``: question -> written answer (``knowledge.load_known_answers``).
+    Questions whose section is not in ``passages`` or that have no answer are skipped.
+    """
+    rng = random.Random(seed)
+    shown = {p.id: format_passage(p.title, p.heading, p.text) for p in passages}
+    by_section = {(p.slug, p.heading): p for p in passages}
+    siblings: Dict[str, list] = {}
+    for p in passages:
+        siblings.setdefault(p.slug, []).append(p)
+    examples: List[PassageExample] = []
+    for q in questions:
+        passage = by_section.get((q.slug, q.section))
+        answer = answers.get(q.question)
+        if passage is None or not answer:
+            continue
+        others = [p for p in siblings[q.slug] if p is not passage] or \
+            [p for p in passages if p is not passage]
+        pair = [shown[passage.id], shown[rng.choice(others).id]] if others else [shown[passage.id]]
+        rng.shuffle(pair)
+        examples += [(q.question, answer, (shown[passage.id],)), (q.question, answer, tuple(pair))]
+    return examples
+
+
 def train(corpus: Union[str, Path], out_dir: Union[str, Path], cfg: TrainConfig = TrainConfig(),
-          base_model: Optional[Union[str, Path]] = None, progress: bool = True) -> Dict:
+          base_model: Optional[Union[str, Path]] = None, progress: bool = True,
+          grounded: Sequence[PassageExample] = ()) -> Dict:
     """Trains the built-in model (``base_model`` None) or fine-tunes ``base_model``.
+
+    ``grounded`` (``passage_examples``) are learned beside the dialogue corpus, a
+    ``val_fraction`` of them held out for validation (both examples of a question go
+    to the same side); the metadata then records ``READS_PASSAGES``.
 
     Writes weights, tokenizer and ``generator_meta.json`` (version, config and
     provenance) to ``out_dir`` atomically: a failed run leaves no half-written
@@ -247,8 +288,12 @@ def train(corpus: Union[str, Path], out_dir: Union[str, Path], cfg: TrainConfig 
     dialogues = corpus_lib.load_dialogues(corpus)
     corpus_sha = corpus_lib.fingerprint(corpus)
     train_d, val_d = _split(dialogues, cfg.val_fraction, cfg.seed)
+    pairs = [list(grounded[i:i + 2]) for i in range(0, len(grounded), 2)]
+    train_g, val_g = _split(pairs, cfg.val_fraction, cfg.seed) if pairs else ([], [])
     if base_model is None:
-        tokenizer = train_tokenizer(corpus_lib.all_texts(dialogues), cfg.vocab_size)
+        texts = corpus_lib.all_texts(dialogues) + sorted({t for _, a, shown in grounded
+                                                          for t in (a, *shown)})
+        tokenizer = train_tokenizer(texts, cfg.vocab_size)
         model = build_model(tokenizer, cfg)
         model_id, base_version = BUILTIN_MODEL_ID, "scratch"
         known: Optional[Set[str]] = set()
@@ -260,21 +305,26 @@ def train(corpus: Union[str, Path], out_dir: Union[str, Path], cfg: TrainConfig 
     if known is not None:  # the fluency gate: the replies it learnt are what it may send
         known |= sentence_keys([reply for _, reply in corpus_lib.training_examples(
             dialogues, cfg.max_turns)])
-    train_x = encode(tokenizer, corpus_lib.training_examples(train_d, cfg.max_turns), cfg)
-    val_x = encode(tokenizer, corpus_lib.training_examples(val_d, cfg.max_turns), cfg)
+    train_x = encode(tokenizer, corpus_lib.training_examples(train_d, cfg.max_turns)
+                     + _as_turns([e for pair in train_g for e in pair]), cfg)
+    val_x = encode(tokenizer, corpus_lib.training_examples(val_d, cfg.max_turns)
+                   + _as_turns([e for pair in val_g for e in pair]), cfg)
     logger.info("Generator: %d train / %d val examples, %d parameters.",
                 len(train_x), len(val_x), sum(p.numel() for p in model.parameters()))
     summary = fit(model, tokenizer, train_x, val_x, cfg, progress)
     meta = {
         "model_id": model_id,
         "version": version_id(model_id, corpus_sha, json.dumps(cfg.to_dict(), sort_keys=True),
-                            base_version, TRAINING_CODE_VERSION),
+                            base_version, TRAINING_CODE_VERSION,
+                            *([json.dumps(list(grounded))] if grounded else [])),
         "base_model": str(base_model) if base_model else None,
         "base_version": base_version,
         "corpus": str(corpus),
         "corpus_sha256": corpus_sha,
         "train_config": cfg.to_dict(),
         "system_prompt": cfg.system_prompt,
+        READS_PASSAGES: bool(grounded),
+        "passage_examples": len(grounded),
         "n_parameters": sum(p.numel() for p in model.parameters()),
         "train_examples": len(train_x),
         "val_examples": len(val_x),
@@ -286,6 +336,11 @@ def train(corpus: Union[str, Path], out_dir: Union[str, Path], cfg: TrainConfig 
     }
     save_checkpoint(model, tokenizer, meta, out_dir, known)
     return meta
+
+
+def _as_turns(examples: Sequence[PassageExample]) -> list:
+    """``encode``'s (context, reply, passages) triples of ``examples``."""
+    return [([Turn("user", q)], a, shown) for q, a, shown in examples]
 
 
 def save_checkpoint(model, tokenizer, meta: Dict, out_dir: Union[str, Path],

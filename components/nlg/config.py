@@ -176,14 +176,15 @@ class NLGConfig:
                 raise NLGConfigError(f"{_PREFIX}server: {e}") from e
         return cls(**options)
 
-    @property
-    def generates_answers(self) -> bool:
+    def generates_answers(self, reads_passages: bool = False) -> bool:
         """Whether the generator writes help-center answers (``answers.generate``).
 
-        ``generate: null`` means: when a server is set.
+        ``generate: null`` means: when a server is set, or when the local model
+        learnt to answer from passages (``reads_passages``, its metadata's
+        ``generator.READS_PASSAGES``).
         """
         if self.answers.generate is None:
-            return self.server is not None
+            return self.server is not None or reads_passages
         return self.answers.generate
 
 

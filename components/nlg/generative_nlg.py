@@ -230,10 +230,11 @@ class GenerativeNLG(TemplatedNaturalLanguageGenerator):
         """Answers the last user turn: from the help center, a written reply, or the generator.
 
         A question with a relevant help-center passage gets, when the generator
-        writes answers (``NLGConfig.generates_answers``: an inference server, or
-        ``answers.generate: true``), the generator's reply written from the
-        passages, sent only if the groundedness check passes; otherwise, and
-        for the built-in model, the extractive answer (``answers.extractive``).
+        writes answers (``NLGConfig.generates_answers``: an inference server, a
+        model trained on passages, or ``answers.generate: true``), the
+        generator's reply written from the extractive answer's sentences
+        (``answers.answer_hit``), sent only if the groundedness check passes
+        against them; otherwise the extractive answer (``answers.extractive``).
         Without a relevant passage, a message close to one the team wrote a
         reply for gets that reply as written (``answers.written``). Otherwise
         the generator answers conversationally, and the check lets its text
@@ -260,8 +261,13 @@ class GenerativeNLG(TemplatedNaturalLanguageGenerator):
             # Nothing to answer: the canned text asks what the customer needs.
             return canned("empty_message")
         hits, answer = await self._from_help_center(turns[-1].text)
-        if hits and writes and self.config.generates_answers:
-            text, record = await self._generated(turns, hits, fallback, from_passages=True)
+        reads = self._server is None and generator is not None and generator.reads_passages
+        if hits and writes and self.config.generates_answers(reads):
+            given = [answers.answer_hit(answer, hits)] if answer is not None else hits
+            text, record = await self._generated(turns, given, fallback, from_passages=True)
+            if record.mode == answers.GENERATED and answer is not None:
+                # Written from the extractive answer's sentences: the passages they came from.
+                return text, dataclasses.replace(record, sources=list(answer.sources))
             if record.mode == answers.GENERATED or answer is None:
                 return text, record
             # The extractive answer replaces a reply that failed or was not grounded.

@@ -109,6 +109,11 @@ class GPTPolicy(Policy):
             # sections (config.yml: data/grounded), embedded into the index as a
             # third ranker (components/generator/retrieval.py); None: none.
             "questions": None,
+            # Whether the generator also learns to answer from the help center's
+            # passages (the `questions` with their answers); the NLG then lets it
+            # write help-center answers. Off: measured less correct than the
+            # extractive answer (docs/benchmarks.md, "Issue 14's targets").
+            "answer_from_passages": False,
         }
 
     def __init__(

@@ -307,7 +307,8 @@ def test_the_decoding_is_the_bots_own_made_greedy():
     assert ev.bot_decoding(MAX_NEW) == replace(bot, do_sample=False, max_new_tokens=MAX_NEW)
     # With the project's endpoints.yml, the settings this module used to hard-code.
     assert ev.bot_decoding() == GenerationConfig(do_sample=False, repetition_penalty=1.3,
-                                                 max_new_tokens=48, max_time_s=2.0)
+                                                 copy_bias=16.0, max_new_tokens=48,
+                                                 max_time_s=2.0)
 
 
 def write_bot_files(tmp_path, canned="Our canned test reply.", decoding="max_time_s: 2.0"):

@@ -45,12 +45,57 @@ def test_a_changed_corpus_or_option_gives_a_new_key(settings, tiny_corpus, tmp_p
         build.build_generator(settings, tmp_path / "cache")
 
 
+ARTICLE = """---
+title: Shipping
+slug: shipping
+tags: [delivery]
+last_reviewed: 2026-12-01
+---
+We ship to the US and Canada.
+"""
+QUESTIONS = """articles:
+  - slug: shipping
+    pairs:
+      - question: do you ship to canada?
+        section: ""
+        answer: Yes, we ship to the US and Canada.
+"""
+
+
+def test_with_answer_from_passages_the_help_center_is_learnt_and_in_the_key(settings,
+                                                                          tmp_path):
+    (tmp_path / "kb").mkdir()
+    (tmp_path / "kb" / "shipping.md").write_text(ARTICLE)
+    (tmp_path / "grounded.yml").write_text(QUESTIONS)
+    reading = {**settings, "knowledge": str(tmp_path / "kb"),
+               "questions": str(tmp_path / "grounded.yml")}
+    grounded = {**reading, "answer_from_passages": True}
+    assert build.grounded_examples(settings) == []  # no help center: the corpus alone
+    assert build.grounded_examples(reading) == []  # not asked to learn from it
+    unread = build.cache_key(reading)
+    [(question, answer, passages), _] = build.grounded_examples(grounded)
+    assert (question, answer) == ("do you ship to canada?", "Yes, we ship to the US and Canada.")
+    assert passages == ("Shipping\nWe ship to the US and Canada.",)
+
+    key = build.cache_key(grounded)
+    assert key != build.cache_key(settings) and key != unread
+    (tmp_path / "grounded.yml").write_text(QUESTIONS.replace("Yes, we", "Yes, Kestrel Home"))
+    assert build.cache_key(grounded) != key  # an edited answer trains again
+    key = build.cache_key(grounded)
+    (tmp_path / "kb" / "shipping.md").write_text(ARTICLE.replace("Canada", "Mexico"))
+    assert build.cache_key(grounded) != key  # and so does an edited article
+    assert build.cache_key(reading) == unread  # unless the generator never reads them
+
+    built = build.build_generator(grounded, tmp_path / "cache")
+    assert Generator.load(built).reads_passages
+
+
 def test_the_cache_key_is_unchanged_by_the_refactor():
     # Pinned so that existing caches stay valid; change it only together with
     # train.TRAINING_CODE_VERSION (which is meant to invalidate them).
-    assert trainer.TRAINING_CODE_VERSION == "3"
+    assert trainer.TRAINING_CODE_VERSION == "4"
     assert build.cache_key({"corpus": "nowhere", "base_model": None, "finetune": True,
-                            "train": {}, "system_prompt": None}) == "85609bc52e4f696f"
+                            "train": {}, "system_prompt": None}) == "7683d9acb5d6d416"
 
 
 def test_a_bad_corpus_raises_and_leaves_the_cache_empty(settings, tmp_path):

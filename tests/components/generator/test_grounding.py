@@ -34,7 +34,10 @@ def test_facts(sentence, expected):
     ("Kestrel Care Plus covers accidental damage for 3 years.", True, []),
     ("Shipping is free on orders over $50. Otherwise it costs $4.95.", True, []),
     ("Standard delivery takes 3-5 business days.", True, []),  # dash style does not matter
-    ("Sorry about that! Kestrel Care Plus costs $24.99 for items under $100.", True, []),
+    ("Sorry about that! It costs $24.99 for items under $100.", True, []),
+    # another sentence's subject with this one's price: to a lexical check, a swap
+    ("Kestrel Care Plus costs $24.99 for items under $100.", False,
+     ["Kestrel Care Plus costs $24.99 for items under $100."]),
     # a wrong number, price, name or address: unsupported
     ("Kestrel Care Plus covers accidental damage for 5 years.", False,
      ["Kestrel Care Plus covers accidental damage for 5 years."]),
@@ -146,3 +149,22 @@ def test_conversational_words_make_no_claim(reply):
     verdict = check(reply, [])
     assert verdict.grounded
     assert not any(s.factual for s in verdict.sentences)
+
+
+PRICES = ["Standard shipping costs $4.95, and express shipping costs $12.95. "
+          "Orders over $50 ship free."]
+
+
+@pytest.mark.parametrize("reply,grounded", [
+    # a copy that joins one clause's start to another's end moves the price
+    ("Standard shipping costs $12.95.", False),
+    ("Express shipping costs $4.95.", False),
+    # each number where its source clause states it, alone or joined
+    ("Standard shipping costs $4.95.", True),
+    ("Express shipping costs $12.95 and orders over $50 ship free.", True),
+    ("Yes, standard shipping costs $4.95 and express shipping costs $12.95.", True),
+])
+def test_numbers_have_to_sit_in_the_clause_they_belong_to(reply, grounded):
+    verdict = check(reply, PRICES)
+    assert verdict.grounded is grounded
+    assert all(s.in_place for s in verdict.sentences) is grounded

@@ -6,8 +6,9 @@ import torch
 from components.generator.config import TrainConfig
 from components.generator.corpus import load_dialogues, training_examples
 from components.generator.generator import KNOWN_FILE, META_FILE, Generator
-from components.generator.prompt import Turn
-from components.generator.train import encode, fit, train
+from components.generator.knowledge import KnownQuestion, Passage
+from components.generator.prompt import Turn, format_passage
+from components.generator.train import encode, fit, passage_examples, train
 from tests.conftest import TINY_TRAIN
 
 
@@ -95,3 +96,51 @@ def test_early_stopping_ends_when_validation_stops_improving(tiny_checkpoint, ti
     assert summary["epochs"] == 3
     assert summary["val_perplexity"] == pytest.approx(torch.exp(
         torch.tensor(summary["best_val_loss"])).item())
+
+
+# --- Answers from passages (train.passage_examples) ---------------------------------
+
+SHIPPING = [Passage("shipping#0", "shipping", "Shipping", "", "We ship to the US and Canada."),
+            Passage("shipping#1", "shipping", "Shipping", "Costs",
+                    "Standard shipping costs $4.95 and is free over $50."),
+            Passage("care#0", "care", "Care", "", "Wipe the kettle with a damp cloth.")]
+QUESTIONS = [KnownQuestion("how much is shipping?", "shipping", "Costs"),
+             KnownQuestion("do you ship to canada?", "shipping", ""),
+             KnownQuestion("no written answer", "shipping", ""),
+             KnownQuestion("a section that is gone", "shipping", "Returns")]
+ANSWERS = {"how much is shipping?": "Standard shipping costs $4.95, free over $50.",
+           "do you ship to canada?": "Yes, we ship to the US and Canada.",
+           "a section that is gone": "Anything."}
+
+
+def test_each_answered_question_is_learnt_with_its_passage_alone_and_beside_a_distractor():
+    examples = passage_examples(SHIPPING, QUESTIONS, ANSWERS)
+    assert [(q, a) for q, a, _ in examples] == [
+        (q, ANSWERS[q]) for q in ("how much is shipping?",) * 2 + ("do you ship to canada?",) * 2]
+    costs = format_passage("Shipping", "Costs", SHIPPING[1].text)
+    opening = format_passage("Shipping", "", SHIPPING[0].text)
+    assert examples[0][2] == (costs,)
+    assert sorted(examples[1][2]) == sorted([costs, opening])  # the other section of its article
+    assert examples[2][2] == (opening,) and sorted(examples[3][2]) == sorted([opening, costs])
+    assert passage_examples(SHIPPING, QUESTIONS, ANSWERS) == examples  # seeded
+
+
+def test_a_model_trained_on_passages_says_so_and_sees_them_in_its_prompt(tiny_corpus, tmp_path):
+    grounded = passage_examples(SHIPPING, QUESTIONS, ANSWERS)
+    meta = train(tiny_corpus, tmp_path / "gen", TrainConfig(**{**TINY_TRAIN, "val_fraction": 0.5}),
+                 progress=False, grounded=grounded)
+    assert meta["reads_passages"] and meta["passage_examples"] == 4
+    generator = Generator.load(tmp_path / "gen")
+    assert generator.reads_passages
+    plain = train(tiny_corpus, tmp_path / "plain", TrainConfig(**TINY_TRAIN), progress=False)
+    assert not plain["reads_passages"] and not Generator.load(tmp_path / "plain").reads_passages
+    assert plain["version"] != meta["version"]  # other training data, another version
+    # encode puts the passages in the prompt, and learns the answer only.
+    [(ids, labels)] = encode(generator.tokenizer, [([Turn("user", "how much is shipping?")],
+                                                    ANSWERS["how much is shipping?"],
+                                                    grounded[0][2])],
+                             TrainConfig(**{**TINY_TRAIN, "max_seq_len": 400, "n_positions": 400}))
+    text = generator.tokenizer.decode(ids)
+    assert "Standard shipping costs $4.95 and is free over $50." in text
+    learnt = generator.tokenizer.decode([t for t in labels if t != -100])
+    assert learnt.startswith(ANSWERS["how much is shipping?"])

@@ -187,7 +187,23 @@ nlg:
     server = read_nlg_config(path).server
     assert (server.url, server.model, server.api_key) == (
         "http://127.0.0.1:11434/v1", "qwen2.5:7b-instruct", "sk-1")
-    assert read_nlg_config(path).generates_answers  # answers.generate null: with a server
+    assert read_nlg_config(path).generates_answers()  # answers.generate null: with a server
     monkeypatch.delenv("LLM_KEY")
     with pytest.raises(NLGConfigError, match=r"\['LLM_KEY'\], which are not set"):
         read_nlg_config(path)
+
+
+@pytest.mark.parametrize("generate,reads_passages,writes", [
+    (None, False, False),  # the built-in model: the extractive answer
+    (None, True, True),  # a model trained with answer_from_passages writes them
+    (False, True, False),
+    (True, False, True),
+])
+def test_who_writes_the_help_center_answers(generate, reads_passages, writes):
+    config = NLGConfig.from_dict({"answers": {"generate": generate}})
+    assert config.generates_answers(reads_passages) is writes
+
+
+def test_a_negative_copy_bias_is_refused_naming_the_setting():
+    with pytest.raises(NLGConfigError, match="copy_bias"):
+        NLGConfig.from_dict({"decoding": {"copy_bias": -1}})

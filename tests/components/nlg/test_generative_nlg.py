@@ -538,6 +538,46 @@ async def test_an_unsupported_claim_is_never_sent(help_center, tiny_checkpoint):
     assert meta["generated_tokens"] >= 1  # it was decoded, then refused
 
 
+class PassageReader(Generator):
+    """A model trained on passages (``reads_passages``): decodes for real, then answers
+    with "Yes." and the first sentence of the first passage it was given, or with
+    ``claim`` when set; keeps the passages for the test to read."""
+
+    claim = None
+
+    def generate(self, turns, config, max_turns=6, passages=()):
+        self.given = list(passages)
+        text = self.claim or "Yes. " + passages[0].split("\n", 1)[1].split(". ")[0] + "."
+        return replace(super().generate(turns, config, max_turns, passages), text=text)
+
+
+@pytest.mark.parametrize("claim,mode", [
+    (None, "generated"),
+    ("Standard shipping costs $2 and takes 1 day.", "extractive"),  # unsupported: not sent
+])
+async def test_a_model_that_reads_passages_writes_the_help_center_answer(
+        help_center, tiny_checkpoint, claim, mode):
+    generator = PassageReader.load(tiny_checkpoint)
+    generator.reads_passages, generator.claim = True, claim  # as its meta would say
+    registry.set_active(generator, GPT_RESPONSE, help_center)
+    try:
+        message = await generate(make_nlg(), tracker("how much does shipping cost?"))
+    finally:
+        registry.clear()
+    # It was given the extractive answer's sentences, as one passage of the best article.
+    [passage] = generator.given
+    assert passage.startswith("Shipping costs\n") and "costs $4.95" in passage
+    meta = message["generation"]
+    assert meta["mode"] == mode
+    assert message["text"].endswith(
+        "\nSource: Shipping costs (https://kestrelhome.example/help/shipping-costs)")
+    if mode == "generated":
+        assert message["text"].startswith("Yes. Standard shipping is free on orders over $50.")
+        assert meta["generated"] and meta["sources"][0]["id"] == "shipping-costs#0"
+    else:
+        assert "$2" not in message["text"] and meta["rejected"]["reason"] == "unsupported"
+
+
 async def test_the_relevance_threshold_is_a_setting(help_center, tiny_checkpoint):
     registry.set_active(CannedTextGenerator.load(tiny_checkpoint), GPT_RESPONSE, help_center)
     try:
