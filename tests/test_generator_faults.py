@@ -27,6 +27,7 @@ class Broken:
     def __init__(self, real, mode: str) -> None:
         self.real, self.mode = real, mode
         self.model_version = real.model_version
+        self.reads_passages = real.reads_passages
 
     def generate(self, *args, **kwargs):
         if self.mode == "raise":
