@@ -227,12 +227,21 @@ def tracker_for(question: str):
 
 
 def near_copies(index, questions: List[dict]) -> set:
-    """The questions (text) with a known question of ``index`` at cosine >= NEAR_COPY."""
+    """The questions (text) with a known question of ``index`` at cosine >= NEAR_COPY.
+
+    Measured with the untuned all-MiniLM-L6-v2, not the index's encoder: an encoder
+    tuned on the known questions (components/generator/tuning.py) pulls paraphrases
+    together, which would move the line between a near copy and a new question.
+    """
+    from components.generator.retrieval import minilm_encoder
+
     if not len(index.questions):
         return set()
-    return {q["question"] for q in questions
-            if float(np.max(index.question_embeddings @ index.query_vector(q["question"])))
-            >= NEAR_COPY}
+    encode = minilm_encoder()
+    known = encode([k.question for k in index.questions])  # (Q, 384)
+    asked = encode([q["question"] for q in questions])  # (len(questions), 384)
+    return {q["question"] for q, row in zip(questions, asked @ known.T)
+            if float(np.max(row)) >= NEAR_COPY}
 
 
 def correct_without(result: dict, near: set) -> float:

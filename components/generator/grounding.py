@@ -301,6 +301,11 @@ def check(reply: str, sources: Iterable[str]) -> Verdict:
     return Verdict(tuple(check_sentence(s, prepared) for s in split_sentences(reply)))
 
 
+def _said(sentence: str) -> FrozenSet[str]:
+    """The content words and numbers of ``sentence``: what it can add to an answer."""
+    return frozenset(content_words(sentence)) | numbers(sentence)
+
+
 def best_sentences(question_vector, sentences: Sequence[str], sentence_vectors,
                    max_sentences: int = 2, max_chars: int = 320, bonus=None,
                    max_similarity: float = 1.01) -> List[str]:
@@ -312,8 +317,11 @@ def best_sentences(question_vector, sentences: Sequence[str], sentence_vectors,
     (the answer path adds how well the sentence's section matches the question).
     Keeps at most ``max_sentences`` whose total length fits ``max_chars``
     (characters); the best one is always kept. A sentence whose cosine similarity
-    to one already kept reaches ``max_similarity`` is skipped (it would say the
-    same thing twice); the default keeps everything.
+    to one already kept reaches ``max_similarity``, or whose content words and
+    numbers a kept sentence all holds, is skipped (it would say the same thing
+    twice: "Kestrel Home has no published student discount." after the sentence
+    that says so with the other groups); the default ``max_similarity`` keeps
+    everything but such contained sentences.
     """
     import numpy as np  # noqa: PLC0415 - the rest of this module is plain Python
 
@@ -331,6 +339,9 @@ def best_sentences(question_vector, sentences: Sequence[str], sentence_vectors,
             break
         if chosen and max(float(vectors[i] @ vectors[j]) for j in chosen) >= max_similarity:
             continue  # says again what a chosen sentence says
+        said = _said(sentences[i])
+        if any(said <= _said(sentences[j]) for j in chosen):
+            continue  # a chosen sentence holds all of it
         chosen.append(int(i))
         length += len(sentences[i]) + 1
     return [sentences[i] for i in sorted(chosen)]

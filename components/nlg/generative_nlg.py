@@ -236,7 +236,9 @@ class GenerativeNLG(TemplatedNaturalLanguageGenerator):
         (``answers.answer_hit``), sent only if the groundedness check passes
         against them; otherwise the extractive answer (``answers.extractive``).
         Without a relevant passage, a message close to one the team wrote a
-        reply for gets that reply as written (``answers.written``). Otherwise
+        reply for gets that reply as written (``answers.written``); so does a
+        message closer to such a one than to the best passage, when no known
+        question matched. Otherwise
         the generator answers conversationally, and the check lets its text
         through only when it states nothing without a source; the built-in
         model's text also has to pass the fluency gate (``NOT_FLUENT``).
@@ -261,6 +263,16 @@ class GenerativeNLG(TemplatedNaturalLanguageGenerator):
             # Nothing to answer: the canned text asks what the customer needs.
             return canned("empty_message")
         hits, answer = await self._from_help_center(turns[-1].text)
+        if hits and not hits[0].question:
+            # Closer to a message the team wrote a reply for than to any passage, and no
+            # known question matched: chit-chat or frustration, not a store question
+            # ("this is taking way too long, i'm fed up" reached an order-processing
+            # passage at cosine 0.46 once the retrieval encoder was tuned; its written
+            # reply's question is at 0.65). No held-out store question is affected
+            # (bench/answers.py).
+            written = await self._written_reply(turns[-1].text, above=hits[0].dense)
+            if written is not None:
+                hits, answer = [], written
         reads = self._server is None and generator is not None and generator.reads_passages
         if hits and writes and self.config.generates_answers(reads):
             given = [answers.answer_hit(answer, hits)] if answer is not None else hits
@@ -358,18 +370,20 @@ class GenerativeNLG(TemplatedNaturalLanguageGenerator):
             mode=checked.mode, sources=list(checked.sources) or None,
             groundedness=checked.groundedness)
 
-    async def _written_reply(self, message: str) -> Optional[answers.Answer]:
+    async def _written_reply(self, message: str,
+                             above: float = -1.0) -> Optional[answers.Answer]:
         """The team's written reply closest to ``message`` (off the event loop), or None.
 
         None without written replies, when none is close enough
-        (``answers.min_reply_similarity``), or when the lookup fails.
+        (``answers.min_reply_similarity``, and more than ``above``: a cosine
+        similarity), or when the lookup fails.
         """
         bank = registry.replies()
         if bank is None:
             return None
+        threshold = max(self.config.answers.min_reply_similarity, above + 1e-6)
         try:
-            match = await asyncio.to_thread(bank.nearest, message,
-                                            self.config.answers.min_reply_similarity)
+            match = await asyncio.to_thread(bank.nearest, message, threshold)
         except Exception:  # a broken bank must not end the conversation
             logger.exception("Written-reply lookup failed; the generator answers instead.")
             return None

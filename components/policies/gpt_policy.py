@@ -44,7 +44,7 @@ from rasa.shared.core.generator import TrackerWithCachedStates
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.exceptions import FileIOException, RasaException
 
-from components.generator import build, knowledge, registry, replies, retrieval
+from components.generator import build, knowledge, registry, replies, retrieval, tuning
 from components.generator.corpus import CorpusError
 from components.generator.generator import Generator, GeneratorLoadError
 from shared_names import GPT_RESPONSE, PROGRESS_LOGGER
@@ -114,6 +114,11 @@ class GPTPolicy(Policy):
             # write help-center answers. Off: measured less correct than the
             # extractive answer (docs/benchmarks.md, "Issue 14's targets").
             "answer_from_passages": False,
+            # How `rasa train` tunes the encoder that ranks the passages on the
+            # `questions` (components/generator/tuning.py: a LoRA adapter on
+            # all-MiniLM-L6-v2, stored with the index), e.g. {epochs: 2}; {} or
+            # epochs 0: the encoder as shipped.
+            "retrieval_tuning": {},
         }
 
     def __init__(
@@ -135,6 +140,10 @@ class GPTPolicy(Policy):
                 f"GPTPolicy core_fallback_threshold has to be in [0, 1], got "
                 f"{config['core_fallback_threshold']!r}."
             )
+        try:
+            self.tuning = tuning.TuningConfig.from_dict(config.get("retrieval_tuning"))
+        except (TypeError, ValueError) as e:
+            raise GPTPolicyConfigError(f"GPTPolicy `retrieval_tuning` is invalid: {e}") from e
 
     @classmethod
     def fingerprint_addon(cls, config: Dict[str, Any]) -> Optional[str]:
@@ -156,9 +165,10 @@ class GPTPolicy(Policy):
         known = (knowledge.questions_fingerprint(Path(questions))
                  if questions and Path(questions).exists() else "-")
         # build.cache_key: the corpus, the base checkpoint and train.TRAINING_CODE_VERSION.
+        tuned = sorted((config.get("retrieval_tuning") or {}).items())
         return hashlib.sha256(f"{build.cache_key(config)}|{articles}|{index}|"
                               f"{retrieval.INDEX_FORMAT}|{written}|{bank}|{questions}|"
-                              f"{known}".encode()).hexdigest()
+                              f"{known}|{tuned}".encode()).hexdigest()
 
     def train(
         self,
@@ -196,24 +206,34 @@ class GPTPolicy(Policy):
             out = Path(path) / GENERATOR_DIR
             shutil.copytree(built, out, dirs_exist_ok=True)
             if passages:
-                try:
-                    index = retrieval.Retriever.build(passages, retrieval.minilm_encoder(),
-                                                      self._known_questions())
-                except ValueError as e:
-                    raise GPTPolicyConfigError(f"GPTPolicy cannot index the help center: {e}") \
-                        from e
-                index.save(Path(path) / KNOWLEDGE_DIR)
+                self._index(passages, Path(path) / KNOWLEDGE_DIR)
             if written:
                 replies.ReplyBank.build(written, retrieval.minilm_encoder()).save(
                     Path(path) / REPLIES_DIR)
         self.generator = Generator.load(out, self.config.get("system_prompt"))
         return self._resource
 
+    def _index(self, passages: List[knowledge.Passage], folder: Path) -> None:
+        """Indexes ``passages`` and the known questions into ``folder``, with the retrieval
+        encoder tuned on those questions first when ``retrieval_tuning`` asks for it."""
+        questions = self._known_questions()
+        encoder = retrieval.minilm_encoder()
+        try:
+            retrieval.check_questions(passages, questions)
+            if self.tuning.epochs and questions:
+                tuned = tuning.tune(tuning.training_pairs(passages, questions), self.tuning)
+                tuning.save(tuned, folder / tuning.ADAPTER_DIR)
+                encoder = retrieval.CachedEncoder(tuning.TunedEncoder(tuned))
+            index = retrieval.Retriever.build(passages, encoder, questions)
+        except ValueError as e:
+            raise GPTPolicyConfigError(f"GPTPolicy cannot index the help center: {e}") from e
+        index.save(folder)
+
     @staticmethod
     def _load_index(folder: Path) -> Optional[retrieval.Retriever]:
         """The help-center index in the archive, or None (with a warning) when it is unusable."""
         try:
-            return retrieval.Retriever.load(folder, retrieval.minilm_encoder())
+            return retrieval.Retriever.load(folder, tuning.index_encoder(folder))
         except (OSError, ValueError) as e:
             logger.warning(f"GPTPolicy could not load the help-center index ({e}); open-ended "
                            f"turns are answered without it. Retrain with `rasa train`.")

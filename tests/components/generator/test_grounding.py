@@ -96,12 +96,23 @@ def test_best_sentences_keeps_the_most_similar_in_their_order():
 
 
 def test_best_sentences_skips_a_sentence_that_repeats_a_chosen_one():
-    sentences = ["No student discount.", "No discount for students.", "Ask support."]
+    sentences = ["No student discount.", "No discount for students, sorry.", "Ask support."]
     vectors = np.array([[1.0, 0.0], [0.96, 0.28], [0.6, 0.8]])  # unit rows
     question = np.array([1.0, 0.0])
     assert best_sentences(question, sentences, vectors, max_sentences=2) == sentences[:2]
     assert best_sentences(question, sentences, vectors, max_sentences=2,
                           max_similarity=0.9) == ["No student discount.", "Ask support."]
+
+
+def test_best_sentences_skips_a_sentence_a_chosen_one_holds_whole():
+    sentences = ["There is no published student discount, and no discount for groups or "
+                 "the military.", "There is no published student discount.",
+                 "Refunds take 5 days.", "Refunds take 7 days."]
+    vectors = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0], [0.0, 1.0]])  # unit rows
+    question = np.array([1.0, 0.5])
+    # the second says nothing the first does not; the last differs by its number
+    assert best_sentences(question, sentences, vectors, max_sentences=3) == [
+        sentences[0], sentences[2], sentences[3]]
 
 
 POLARITY_SOURCES = [

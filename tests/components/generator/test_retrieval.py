@@ -6,8 +6,8 @@ import pytest
 
 from components.generator.answers import AnswerConfig, extractive
 from components.generator.knowledge import KnownQuestion, Passage
-from components.generator.retrieval import (QUESTION_MATCH, QUESTIONS_FILE, RRF_K, CachedEncoder,
-                                             Retriever, minilm_encoder, tokenize)
+from components.generator.retrieval import (QUESTION_MATCH, QUESTIONS_FILE, RANKER_WEIGHTS, RRF_K,
+                                             CachedEncoder, Retriever, minilm_encoder, tokenize)
 
 PASSAGES = [
     Passage("shipping-costs#0", "shipping-costs", "Shipping costs", "",
@@ -41,16 +41,17 @@ def test_the_right_passage_ranks_first(retriever, question, expected):
     assert retriever.search(question, k=1)[0].passage.id == expected
 
 
-def test_fusion_is_reciprocal_rank_fusion_of_both_rankings(retriever, encoder):
+@pytest.mark.parametrize("weights", [RANKER_WEIGHTS, (1.0, 1.0, 1.0), (1.0, 5.0, 1.0)])
+def test_fusion_is_weighted_reciprocal_rank_fusion_of_both_rankings(retriever, encoder, weights):
     question = "Kestrel Care Plus accidental damage"
-    hits = retriever.search(question, k=len(PASSAGES))
+    hits = retriever.search(question, k=len(PASSAGES), weights=weights)
     dense = retriever.embeddings @ encoder([question])[0]
     bm25 = np.asarray(retriever.bm25.get_scores(tokenize(question)))
     for hit in hits:
         i = [p.id for p in PASSAGES].index(hit.passage.id)
-        expected = 1 / (RRF_K + 1 + int(np.sum(dense > dense[i]))) + 1e-9 * dense[i]
+        expected = weights[0] / (RRF_K + 1 + int(np.sum(dense > dense[i]))) + 1e-9 * dense[i]
         if bm25[i] > 0:
-            expected += 1 / (RRF_K + 1 + int(np.sum(bm25 > bm25[i])))
+            expected += weights[1] / (RRF_K + 1 + int(np.sum(bm25 > bm25[i])))
         assert hit.score == pytest.approx(expected)
         assert hit.dense == pytest.approx(float(dense[i]), abs=1e-5)
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
@@ -203,12 +204,12 @@ def test_the_known_question_ranker_votes_like_the_other_two(with_questions, enco
     dense = with_questions.embeddings @ vector
     bm25 = with_questions._bm25_scores(question)
     expected = np.zeros(len(PASSAGES))
-    for scores in (dense, bm25):
+    for weight, scores in zip(RANKER_WEIGHTS, (dense, bm25)):
         order = np.argsort(-scores, kind="stable")
         if scores is bm25:
             order = order[scores[order] > 0]
-        expected[order] += 1 / (RRF_K + 1 + np.arange(len(order)))
-    expected[1] += 1 / (RRF_K + 1)  # the one article with a match, ranked first
+        expected[order] += weight / (RRF_K + 1 + np.arange(len(order)))
+    expected[1] += RANKER_WEIGHTS[2] / (RRF_K + 1)  # the one article with a match, ranked first
     hits = with_questions.search(question, k=4)
     for hit in hits:
         row = [p.id for p in PASSAGES].index(hit.passage.id)

@@ -665,6 +665,25 @@ async def test_a_help_center_question_never_gets_a_written_reply(
     assert message["generation"]["mode"] == "extractive"
 
 
+async def test_a_message_closer_to_a_written_reply_than_to_the_passage_gets_the_reply(
+        help_center, written_replies, tiny_checkpoint):
+    from components.generator.answers import AnswerConfig, retrieve
+
+    message = "could you tell me a joke please"
+    [best] = retrieve(help_center, message, AnswerConfig(top_k=1, min_similarity=-1.0))
+    assert not best.question and best.dense < written_replies.nearest(message, -1.0).similarity
+    registry.set_active(BrokenGenerator.load(tiny_checkpoint), GPT_RESPONSE, help_center,
+                        written_replies)
+    try:  # min_similarity -1: every passage is relevant, yet the written reply is closer
+        sent = await generate(make_nlg(answers={"min_similarity": -1.0}), tracker(message))
+        shipping = await generate(make_nlg(answers={"min_similarity": -1.0}),
+                                  tracker("how much does shipping cost?"))
+    finally:
+        registry.clear()
+    assert (sent["text"], sent["generation"]["mode"]) == (WRITTEN[0].answer, "retrieved")
+    assert shipping["generation"]["mode"] == "extractive"  # closer to its passage
+
+
 async def test_a_message_far_from_every_written_reply_goes_to_the_generator(
         help_center, written_replies, tiny_checkpoint):
     registry.set_active(CannedTextGenerator.load(tiny_checkpoint), GPT_RESPONSE, help_center,

@@ -363,3 +363,33 @@ def test_edited_known_questions_change_the_fingerprint(config, tmp_path):
     assert before != GPTPolicy.fingerprint_addon(config)
     path.write_text(path.read_text().replace('"q"', '"another q"'))
     assert GPTPolicy.fingerprint_addon(with_questions) != before
+
+
+def test_retrieval_tuning_stores_an_adapter_that_load_searches_with(
+        config, storage, context, help_center, tmp_path):
+    from components.generator import tuning
+    from components.policies.gpt_policy import KNOWLEDGE_DIR
+
+    questions = tmp_path / "grounded.yml"
+    questions.write_text('articles:\n  - slug: shipping-costs\n    pairs:\n'
+                         '      - question: "what does express cost"\n        section: "Express"\n'
+                         '  - slug: wet-box\n    pairs:\n'
+                         '      - question: "the parcel came soaked"\n        section: ""\n')
+    tuned = {**config, "knowledge": str(help_center), "questions": str(questions),
+             "retrieval_tuning": {"epochs": 1}}
+    assert GPTPolicy.fingerprint_addon(tuned) != GPTPolicy.fingerprint_addon(
+        {**tuned, "retrieval_tuning": {}})
+    resource = Resource("gpt_policy")
+    GPTPolicy.create(tuned, storage, resource, context).train([], DOMAIN)
+    with storage.read_from(resource) as path:
+        assert (path / KNOWLEDGE_DIR / tuning.ADAPTER_DIR / "adapter_config.json").is_file()
+    GPTPolicy.load(tuned, storage, resource, context)
+    index = registry.retriever()
+    assert isinstance(index.encoder._encode, tuning.TunedEncoder)  # not the shared MiniLM
+    assert index.search("my parcel came soaked", k=1)[0].passage.slug == "wet-box"
+
+
+def test_invalid_retrieval_tuning_is_a_clear_error(config, storage, context):
+    with pytest.raises(GPTPolicyConfigError, match=r"retrieval_tuning.*epochs"):
+        GPTPolicy.create({**config, "retrieval_tuning": {"epochs": -1}}, storage,
+                         Resource("p"), context)
