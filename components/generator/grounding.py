@@ -319,9 +319,10 @@ def best_sentences(question_vector, sentences: Sequence[str], sentence_vectors,
     (characters); the best one is always kept. A sentence whose cosine similarity
     to one already kept reaches ``max_similarity``, or whose content words and
     numbers a kept sentence all holds, is skipped (it would say the same thing
-    twice: "Kestrel Home has no published student discount." after the sentence
-    that says so with the other groups); the default ``max_similarity`` keeps
-    everything but such contained sentences.
+    twice: "Kestrel Home has no published student discount." beside the sentence
+    that says so with the other groups), and a kept sentence whose words a later
+    one all holds gives way to it; the default ``max_similarity`` keeps everything
+    but such contained sentences.
     """
     import numpy as np  # noqa: PLC0415 - the rest of this module is plain Python
 
@@ -342,6 +343,9 @@ def best_sentences(question_vector, sentences: Sequence[str], sentence_vectors,
         said = _said(sentences[i])
         if any(said <= _said(sentences[j]) for j in chosen):
             continue  # a chosen sentence holds all of it
+        for j in [j for j in chosen if _said(sentences[j]) <= said]:
+            chosen.remove(j)  # this one holds all of a chosen one, and more
+            length -= len(sentences[j]) + 1
         chosen.append(int(i))
         length += len(sentences[i]) + 1
     return [sentences[i] for i in sorted(chosen)]

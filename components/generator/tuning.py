@@ -41,8 +41,6 @@ ADAPTER_DIR = "encoder"  # sub-folder of the index folder that holds the adapter
 LORA_TARGETS = ("query", "key", "value", "dense")
 SCALE = 20.0  # the loss's similarity scale (sentence-transformers' default; 1 / temperature)
 
-logger = logging.getLogger(__name__)
-
 
 @dataclass(frozen=True)
 class TuningConfig:

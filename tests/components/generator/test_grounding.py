@@ -96,12 +96,13 @@ def test_best_sentences_keeps_the_most_similar_in_their_order():
 
 
 def test_best_sentences_skips_a_sentence_that_repeats_a_chosen_one():
-    sentences = ["No student discount.", "No discount for students, sorry.", "Ask support."]
+    sentences = ["No student discount online.", "No discount for students, sorry.",
+                 "Ask support."]
     vectors = np.array([[1.0, 0.0], [0.96, 0.28], [0.6, 0.8]])  # unit rows
     question = np.array([1.0, 0.0])
     assert best_sentences(question, sentences, vectors, max_sentences=2) == sentences[:2]
     assert best_sentences(question, sentences, vectors, max_sentences=2,
-                          max_similarity=0.9) == ["No student discount.", "Ask support."]
+                          max_similarity=0.9) == ["No student discount online.", "Ask support."]
 
 
 def test_best_sentences_skips_a_sentence_a_chosen_one_holds_whole():
@@ -113,6 +114,10 @@ def test_best_sentences_skips_a_sentence_a_chosen_one_holds_whole():
     # the second says nothing the first does not; the last differs by its number
     assert best_sentences(question, sentences, vectors, max_sentences=3) == [
         sentences[0], sentences[2], sentences[3]]
+    # the contained sentence scores best and is chosen first: the whole one replaces it
+    closer = np.array([[0.6, 0.8], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    assert best_sentences(np.array([1.0, 0.0]), sentences, closer, max_sentences=2) == [
+        sentences[0], sentences[2]]
 
 
 POLARITY_SOURCES = [
