@@ -88,6 +88,10 @@ class GenerationRecord:
     # extractive answer or the canned text replaced it: {"reason": why (as ``fallback``),
     # "text": the reply after the guardrails, "" when none came}.
     rejected: Optional[Dict[str, Any]] = None
+    # What the help center was searched with when it was not the last message alone: a
+    # follow-up ("and express?") joined to the messages before it
+    # (components/generator/answers.py, ``contextual_question``).
+    query: Optional[str] = None
 
     @property
     def answered(self) -> bool:

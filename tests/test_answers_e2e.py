@@ -91,6 +91,39 @@ async def test_store_questions_are_answered_from_the_help_center_with_their_sour
 
 
 
+# (first question, follow-up that only reads with it, the article that answers the
+# follow-up (the articles that each state the fact), what the answer must contain): not
+# in bench/data/follow_ups.yml.
+FOLLOW_UPS = [
+    ("what's the warranty on a blender", "and on a towel?",
+     ("standard-warranty", "faulty-item-after-30-days"), "1 year"),
+    ("how much does kestrel care cost", "does it cover spills?",
+     ("kestrel-care-plan", "accidental-damage"), "doesn't cover accidental damage"),
+    ("how long does standard delivery take", "and express?",
+     ("standard-vs-express-delivery", "shipping-costs"), "1-2 business days"),
+]
+
+
+async def test_a_follow_up_is_answered_with_the_question_before_it(agent):
+    from rasa.shared.core.events import BotUttered
+
+    answered, wrong = 0, []
+    for first, then, slugs, fact in FOLLOW_UPS:
+        chat = Chat(agent)
+        await chat.say(first)
+        text = await chat.say(then)
+        bots = [e for e in await chat.events() if isinstance(e, BotUttered)]
+        meta = (bots[-1].metadata or {}).get("generation")
+        if meta is None:
+            continue  # NLU sent the follow-up to a scripted flow
+        answered += 1
+        if meta.get("query") != f"{first} {then}" or meta.get("mode") != "extractive" \
+                or meta["sources"][0]["slug"] not in slugs or fact not in text:
+            wrong.append(f"{first!r} then {then!r}: {meta.get('query')!r}, {text!r}")
+    assert not wrong, "\n".join(wrong)
+    assert answered >= len(FOLLOW_UPS) - 1, f"only {answered} reached the help center"
+
+
 def test_no_question_here_nearly_copies_a_known_question():
     """Retrieval reads data/grounded/'s questions; a copy of one here would test memory."""
 

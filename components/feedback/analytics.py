@@ -16,7 +16,8 @@ read-only) and counts:
   the reply was the canned fallback (no help-center article was relevant and the
   generator's text was refused or failed) or a written chit-chat reply (mode
   "retrieved"), or NLU gave them the intent ``nlu_fallback`` and no article
-  answered them either.
+  answered them either. A follow-up is listed as it was searched, with the
+  messages before it (``GenerationRecord.query``).
 
 ``format_table`` renders the summary as text tables, ``plot`` as a PNG.
 """
@@ -91,8 +92,9 @@ def fallback_messages(session: Sequence[Event]) -> List[str]:
                 # A written chit-chat reply is no answer from an article either.
                 gap = generation is not None and (not generation.answered
                                                   or generation.mode == RETRIEVED)
-            if gap:
-                found.append(pending.strip().lower())
+            if gap:  # a follow-up ("and express?") as searched, with the messages before it
+                found.append(((generation.query if generation else None) or pending)
+                             .strip().lower())
             pending, unknown = None, False
     if pending is not None and unknown:
         found.append(pending.strip().lower())

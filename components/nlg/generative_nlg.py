@@ -130,6 +130,11 @@ def _set_torch_threads(n: Optional[int]) -> None:
         torch.set_num_threads(n)
 
 
+def _canned(fallback: str, reason: str) -> Tuple[str, GenerationRecord]:
+    """(the canned ``fallback`` text, its record saying ``reason``)."""
+    return fallback, GenerationRecord(generated=False, fallback=reason, mode=answers.FALLBACK)
+
+
 def _failed(reason: str, model) -> GenerationRecord:
     """The FALLBACK record of a reply that was not decoded: ``reason`` and the model's version."""
     return GenerationRecord(generated=False, fallback=reason, mode=answers.FALLBACK,
@@ -251,18 +256,27 @@ class GenerativeNLG(TemplatedNaturalLanguageGenerator):
         writes = self._server is not None or generator is not None
         turns = conversation_turns(tracker)
 
-        def canned(reason: str, **fields: Any) -> Tuple[str, GenerationRecord]:
-            return fallback, GenerationRecord(generated=False, fallback=reason,
-                                              mode=answers.FALLBACK, **fields)
-
         if not writes and registry.retriever() is None and registry.replies() is None:
-            return canned("no_generator")
+            return _canned(fallback, "no_generator")
         if not turns or turns[-1].role != "user":
-            return canned("no_user_turn")
+            return _canned(fallback, "no_user_turn")
         if not turns[-1].text.strip():
             # Nothing to answer: the canned text asks what the customer needs.
-            return canned("empty_message")
-        hits, answer = await self._from_help_center(turns[-1].text)
+            return _canned(fallback, "empty_message")
+        message = turns[-1].text
+        question = message
+        if self.config.answers.follow_ups:
+            question = answers.contextual_question([t.text for t in turns if t.role == "user"])
+        text, record = await self._answer(turns, question, fallback, writes, generator)
+        if question != message:  # a follow-up, searched with the messages before it
+            record = dataclasses.replace(record, query=question)
+        return text, record
+
+    async def _answer(self, turns: List[Turn], question: str, fallback: str, writes: bool,
+                      generator) -> Tuple[str, GenerationRecord]:
+        """``_reply`` once the turns are checked: ``question`` is what the help center is
+        searched with (the last message, or with the ones before it for a follow-up)."""
+        hits, answer = await self._from_help_center(question)
         if hits and not hits[0].question:
             # Closer to a message the team wrote a reply for than to any passage, and no
             # known question matched: chit-chat or frustration, not a store question
@@ -295,7 +309,7 @@ class GenerativeNLG(TemplatedNaturalLanguageGenerator):
                 generated=False, mode=answer.mode, sources=list(answer.sources),
                 groundedness=answer.groundedness)
         if not writes:
-            return canned("no_generator")
+            return _canned(fallback, "no_generator")
         text, record = await self._generated(turns, hits, fallback, from_passages=False)
         return text, dataclasses.replace(record, rejected=None)
 

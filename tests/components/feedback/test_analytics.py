@@ -119,6 +119,15 @@ def test_a_message_nlu_did_not_know_but_an_article_answered_is_no_gap():
                                                     "hello?"]
 
 
+def test_a_follow_up_that_found_no_article_is_listed_as_searched():
+    canned = {"event": "bot", "text": "x", "metadata": {"generation": {
+        "generated": False, "fallback": "unsupported", "mode": "fallback",
+        "query": "How much is shipping and to Mexico?"}}}
+    session = [{"event": "user", "text": "and to Mexico?",
+                "parse_data": {"intent": {"name": "policy_question"}}}, canned]
+    assert analytics.fallback_messages(session) == ["how much is shipping and to mexico?"]
+
+
 def test_only_ten_fallback_messages_are_listed(make_store):
     events = []
     for i in range(12):

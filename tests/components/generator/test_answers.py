@@ -1,10 +1,11 @@
-"""components/generator/answers.py: the citation line (citation() and split_citation()) and the extractive answer."""
+"""components/generator/answers.py: the citation line (citation() and split_citation()), follow-up questions and the extractive answer."""
 from __future__ import annotations
 
 import pytest
 from hypothesis import given, strategies as st
 
-from components.generator.answers import (AnswerConfig, Citation, citation, split_citation,
+from components.generator.answers import (FOLLOW_UP_CHAIN, AnswerConfig, Citation, citation,
+                                          contextual_question, is_follow_up, split_citation,
                                           strip_citation)
 from components.generator.knowledge import Passage
 from components.generator.retrieval import Hit
@@ -142,3 +143,56 @@ def test_a_reply_written_from_passages_has_to_state_one_of_their_facts(
     answer = decide(reply, [hit("Shipping costs")], AnswerConfig(cite=False), needs_fact)
     assert (answer.mode, answer.fallback) == (mode, reason)
     assert answer.text == (reply if mode == "generated" else "")
+
+
+# --- Follow-up questions ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("message", [
+    "and express?", "And what about the UK?", "how about for nurses", "what if it's faulty",
+    "how much does it cost", "do i get a discount for that?", "is that counted from delivery?",
+])
+def test_a_message_that_points_back_is_a_follow_up(message):
+    assert is_follow_up(message)
+
+
+@pytest.mark.parametrize("message", [
+    "how much is shipping", "do you ship to canada", "what does kestrel care cost",
+    "", "android or iphone",  # "android" is no "and"
+    "is there a student discount",  # "there" here points nowhere
+    # long enough to name its own topic, although "it" points back
+    "i bought a kettle last month and it stopped heating when i fill it to the top",
+])
+def test_a_message_that_stands_alone_is_no_follow_up(message):
+    assert not is_follow_up(message)
+
+
+def test_a_follow_up_is_joined_to_the_message_before_it():
+    assert contextual_question(["how much is shipping", "and express?"]) == \
+        "how much is shipping and express?"
+    assert contextual_question(["how much is shipping", "do you ship to canada"]) == \
+        "do you ship to canada"
+    assert contextual_question(["and express?"]) == "and express?"  # nothing before it
+    assert contextual_question([]) == ""
+
+
+def test_a_chain_of_follow_ups_reaches_back_to_its_question_and_no_further():
+    messages = ["hi", "how much is shipping", "and express?", "and to canada?"]
+    assert contextual_question(messages) == "how much is shipping and express? and to canada?"
+    many = ["and that?"] * 10
+    assert contextual_question(many) == " ".join(["and that?"] * FOLLOW_UP_CHAIN)
+
+
+@given(st.lists(st.text(max_size=40), min_size=1, max_size=6))
+def test_the_last_message_always_ends_the_question(messages):
+    question = contextual_question(messages)
+    assert question.strip().endswith(messages[-1].strip())
+    assert question == messages[-1] or is_follow_up(messages[-1])
+    assert len(question) <= sum(len(m) + 1 for m in messages)
+
+
+def test_follow_ups_is_a_boolean_setting():
+    assert AnswerConfig().follow_ups is True
+    assert AnswerConfig.from_dict({"follow_ups": False}).follow_ups is False
+    with pytest.raises(ValueError, match="follow_ups has to be true or false, got 'yes'"):
+        AnswerConfig(follow_ups="yes")

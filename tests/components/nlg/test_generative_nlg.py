@@ -588,6 +588,41 @@ async def test_the_relevance_threshold_is_a_setting(help_center, tiny_checkpoint
     assert message["generation"]["mode"] == "generated"  # no passage is that close
 
 
+FOLLOW_UP = ("what does kestrel care plus cover?", "It covers accidental damage.",
+             "and for how many years?")
+
+
+@pytest.mark.parametrize("follow_ups", [True, False])
+async def test_a_follow_up_is_searched_with_the_message_before_it(
+        help_center, tiny_checkpoint, follow_ups):
+    registry.set_active(CannedTextGenerator.load(tiny_checkpoint), GPT_RESPONSE, help_center)
+    try:
+        message = await generate(make_nlg(answers={"follow_ups": follow_ups}),
+                                 tracker(*FOLLOW_UP))
+    finally:
+        registry.clear()
+    meta = message["generation"]
+    if follow_ups:
+        assert "3 years from delivery" in message["text"]
+        assert meta["mode"] == "extractive"
+        assert meta["sources"][0]["id"] == "kestrel-care-plus#0"
+        assert meta["query"] == "what does kestrel care plus cover? and for how many years?"
+    else:  # alone, "and for how many years?" matches no passage: the generator answers
+        assert meta["mode"] == "generated" and "query" not in meta
+
+
+async def test_a_question_that_stands_alone_is_searched_alone(help_center, tiny_checkpoint):
+    registry.set_active(CannedTextGenerator.load(tiny_checkpoint), GPT_RESPONSE, help_center)
+    try:
+        message = await generate(make_nlg(), tracker(
+            "what does kestrel care plus cover?", "It covers accidental damage.",
+            "how much does standard shipping cost?"))
+    finally:
+        registry.clear()
+    meta = message["generation"]
+    assert meta["sources"][0]["id"] == "shipping-costs#0" and "query" not in meta
+
+
 class BrokenIndex:
     """A help-center index whose search raises, as a corrupt archive would."""
 
