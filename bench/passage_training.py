@@ -50,19 +50,14 @@ HELD = 40  # held-apart questions decoded
 
 
 def grounded_pairs(passages) -> List[Tuple[str, str, object]]:
-    """(question, answer, passage) for every pair of data/grounded/ whose section exists."""
-    import yaml
+    """(question, answer, passage) for every answered question of data/grounded/ whose
+    section exists."""
+    from components.generator.knowledge import load_known_questions
 
     by_key = {(p.slug, p.heading): p for p in passages}
-    pairs = []
-    for f in sorted((ROOT / "data" / "grounded").glob("*.yml")):
-        doc = yaml.safe_load(f.read_text(encoding="utf-8"))
-        for article in doc.get("articles") or []:
-            for pair in article["pairs"]:
-                passage = by_key.get((article["slug"], pair.get("section", "")))
-                if passage is not None:
-                    pairs.append((pair["question"], pair["answer"], passage))
-    return pairs
+    return [(q.question, q.answer, by_key[(q.slug, q.section)])
+            for q in load_known_questions(ROOT / "data" / "grounded")
+            if q.answer and (q.slug, q.section) in by_key]
 
 
 def shipped_decoding() -> dict:
@@ -83,13 +78,12 @@ def run(steps: int, seed: int = 0, held_out: int = HELD) -> dict:
 
     passages = knowledge.load_passages(ROOT / "data" / "knowledge")
     questions = knowledge.load_known_questions(ROOT / "data" / "grounded")
-    answers = knowledge.load_known_answers(ROOT / "data" / "grounded")
     pairs = grounded_pairs(passages)
     random.Random(seed).shuffle(pairs)
     held = pairs[: len(pairs) // 10]
     apart = {q for q, _, _ in held}
     grounded = train_lib.passage_examples(passages, [q for q in questions
-                                                     if q.question not in apart], answers)
+                                                     if q.question not in apart])
     cfg = TrainConfig.from_dict({**PASSAGE_TRAIN, "max_steps": steps})
     with tempfile.TemporaryDirectory() as folder:
         started = time.perf_counter()

@@ -137,8 +137,7 @@ def grounded_examples(settings: Mapping[str, Any]) -> list:
     if not (articles and questions and Path(articles).is_dir() and Path(questions).exists()):
         return []
     return trainer.passage_examples(knowledge.load_passages(Path(articles)),
-                                    knowledge.load_known_questions(Path(questions)),
-                                    knowledge.load_known_answers(Path(questions)))
+                                    knowledge.load_known_questions(Path(questions)))
 
 
 def build_generator(settings: Mapping[str, Any], cache_dir: Path) -> Path:

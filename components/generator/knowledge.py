@@ -21,7 +21,9 @@ Kestrel Home delivers" is ambiguous alone.
 
 Known questions (data/grounded/*.yml, ``articles: [{slug, pairs: [{question, section,
 answer}]}]``) are customer questions written for one section of one article;
-``load_known_questions`` reads them for the index (retrieval.py, "Known questions").
+``load_known_questions`` reads them, with their answers, once: for the index
+(retrieval.py, "Known questions"), the retrieval encoder's tuning (tuning.py) and the
+built-in model's answers from passages (train.py, ``passage_examples``).
 A file without ``articles:`` (no_answer.yml's written replies) is skipped.
 
 Files whose name starts with ``_`` or that are not ``.md`` are ignored (notes).
@@ -229,6 +231,7 @@ class KnownQuestion:
     question: str
     slug: str
     section: str  # the heading of the passage that answers it; "" for the opening paragraph
+    answer: str = ""  # the written answer, from that passage's facts only; "" when none
 
 
 def known_question_files(folder: Path) -> List[Path]:
@@ -238,7 +241,8 @@ def known_question_files(folder: Path) -> List[Path]:
 
 
 def load_known_questions(folder: Path) -> List[KnownQuestion]:
-    """Every ``articles: [{slug, pairs: [{question, section}]}]`` question under ``folder``.
+    """Every ``articles: [{slug, pairs: [{question, section, answer}]}]`` question under
+    ``folder``, with its written answer ("" when the pair has none).
 
     Raises:
         KnowledgeError: if ``folder`` does not exist, or an entry lacks its slug,
@@ -256,32 +260,14 @@ def load_known_questions(folder: Path) -> List[KnownQuestion]:
             for j, pair in enumerate((article or {}).get("pairs") or []):
                 try:
                     questions.append(KnownQuestion(str(pair["question"]), str(article["slug"]),
-                                                   str(pair.get("section") or "")))
+                                                   str(pair.get("section") or ""),
+                                                   str(pair.get("answer") or "").strip()))
                 except (KeyError, TypeError) as e:
                     raise KnowledgeError(
                         f"Known questions {path}: article {i}, pair {j} lacks {e}. Each article "
                         f"needs a slug, each pair a question (and a section heading, or \"\" "
                         f"for the opening paragraph).") from e
     return questions
-
-
-def load_known_answers(folder: Path) -> Dict[str, str]:
-    """question -> written answer, for every known question under ``folder`` that has one.
-
-    The built-in generator learns to answer from passages on these
-    (``train.passage_examples``). Read after ``load_known_questions`` has
-    validated the files.
-    """
-    import yaml  # noqa: PLC0415 - only where the generator is trained
-
-    answers = {}
-    for path in known_question_files(folder):
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        for article in data.get("articles") or []:
-            for pair in (article or {}).get("pairs") or []:
-                if pair.get("answer"):
-                    answers[str(pair["question"])] = str(pair["answer"]).strip()
-    return answers
 
 
 def questions_fingerprint(folder: Path) -> str:

@@ -230,15 +230,15 @@ def build_model(tokenizer, cfg: TrainConfig):
     return GPT2LMHeadModel(config)
 
 
-def passage_examples(passages: Sequence, questions: Sequence, answers: Dict[str, str],
+def passage_examples(passages: Sequence, questions: Sequence,
                      seed: int = 42) -> List[PassageExample]:
     """Two examples per known question with a written answer: its section's passage
     alone, and with another passage of the same article (or any other) as a distractor,
     in a seeded order, so that the model learns to pick the right passage and copy.
 
-    ``passages``: ``knowledge.Passage``; ``questions``: ``knowledge.KnownQuestion``;
-    ``answers``: question -> written answer (``knowledge.load_known_answers``).
-    Questions whose section is not in ``passages`` or that have no answer are skipped.
+    ``passages``: ``knowledge.Passage``; ``questions``: ``knowledge.KnownQuestion``
+    (with its written ``answer``). Questions whose section is not in ``passages`` or
+    that have no answer are skipped.
     """
     rng = random.Random(seed)
     shown = {p.id: format_passage(p.title, p.heading, p.text) for p in passages}
@@ -249,7 +249,7 @@ def passage_examples(passages: Sequence, questions: Sequence, answers: Dict[str,
     examples: List[PassageExample] = []
     for q in questions:
         passage = by_section.get((q.slug, q.section))
-        answer = answers.get(q.question)
+        answer = q.answer
         if passage is None or not answer:
             continue
         others = [p for p in siblings[q.slug] if p is not passage] or \

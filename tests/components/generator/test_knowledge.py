@@ -130,8 +130,9 @@ def test_known_questions_are_read_from_a_folder_or_one_file(tmp_path):
                     '        answer: "Start a return in your account."\n'
                     '      - question: "is the label free"\n        section: "Labels"\n')
     (tmp_path / "no_answer.yml").write_text('no_answer:\n  - question: "hi"\n    answer: "Hi!"\n')
-    expected = [KnownQuestion("how do i send it back", "how-to-return", ""),
-                KnownQuestion("is the label free", "how-to-return", "Labels")]
+    expected = [KnownQuestion("how do i send it back", "how-to-return", "",
+                              "Start a return in your account."),
+                KnownQuestion("is the label free", "how-to-return", "Labels")]  # no answer
     assert load_known_questions(tmp_path) == expected
     assert load_known_questions(path) == expected
     before = questions_fingerprint(tmp_path)

@@ -104,17 +104,17 @@ SHIPPING = [Passage("shipping#0", "shipping", "Shipping", "", "We ship to the US
             Passage("shipping#1", "shipping", "Shipping", "Costs",
                     "Standard shipping costs $4.95 and is free over $50."),
             Passage("care#0", "care", "Care", "", "Wipe the kettle with a damp cloth.")]
-QUESTIONS = [KnownQuestion("how much is shipping?", "shipping", "Costs"),
-             KnownQuestion("do you ship to canada?", "shipping", ""),
+QUESTIONS = [KnownQuestion("how much is shipping?", "shipping", "Costs",
+                           "Standard shipping costs $4.95, free over $50."),
+             KnownQuestion("do you ship to canada?", "shipping", "",
+                           "Yes, we ship to the US and Canada."),
              KnownQuestion("no written answer", "shipping", ""),
-             KnownQuestion("a section that is gone", "shipping", "Returns")]
-ANSWERS = {"how much is shipping?": "Standard shipping costs $4.95, free over $50.",
-           "do you ship to canada?": "Yes, we ship to the US and Canada.",
-           "a section that is gone": "Anything."}
+             KnownQuestion("a section that is gone", "shipping", "Returns", "Anything.")]
+ANSWERS = {q.question: q.answer for q in QUESTIONS}
 
 
 def test_each_answered_question_is_learnt_with_its_passage_alone_and_beside_a_distractor():
-    examples = passage_examples(SHIPPING, QUESTIONS, ANSWERS)
+    examples = passage_examples(SHIPPING, QUESTIONS)
     assert [(q, a) for q, a, _ in examples] == [
         (q, ANSWERS[q]) for q in ("how much is shipping?",) * 2 + ("do you ship to canada?",) * 2]
     costs = format_passage("Shipping", "Costs", SHIPPING[1].text)
@@ -122,11 +122,11 @@ def test_each_answered_question_is_learnt_with_its_passage_alone_and_beside_a_di
     assert examples[0][2] == (costs,)
     assert sorted(examples[1][2]) == sorted([costs, opening])  # the other section of its article
     assert examples[2][2] == (opening,) and sorted(examples[3][2]) == sorted([opening, costs])
-    assert passage_examples(SHIPPING, QUESTIONS, ANSWERS) == examples  # seeded
+    assert passage_examples(SHIPPING, QUESTIONS) == examples  # seeded
 
 
 def test_a_model_trained_on_passages_says_so_and_sees_them_in_its_prompt(tiny_corpus, tmp_path):
-    grounded = passage_examples(SHIPPING, QUESTIONS, ANSWERS)
+    grounded = passage_examples(SHIPPING, QUESTIONS)
     meta = train(tiny_corpus, tmp_path / "gen", TrainConfig(**{**TINY_TRAIN, "val_fraction": 0.5}),
                  progress=False, grounded=grounded)
     assert meta["reads_passages"] and meta["passage_examples"] == 4
