@@ -92,6 +92,9 @@ class GenerationRecord:
     # follow-up ("and express?") joined to the messages before it
     # (components/generator/answers.py, ``contextual_question``).
     query: Optional[str] = None
+    # True when that follow-up's answer only repeated the last reply, so it was sent
+    # opened with "the help center says no more ..." (answers.REPEAT_LEAD): a gap.
+    repeated: Optional[bool] = None
 
     @property
     def answered(self) -> bool:

@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.answers import correct  # noqa: E402
 from bench.report import machine, publish  # noqa: E402
+from components.generator.answers import REPEAT_LEAD  # noqa: E402
 
 MARK = "<!-- follow-ups -->"
 DATA = ROOT / "bench" / "data" / "follow_ups.yml"
@@ -58,13 +59,17 @@ def read_conversations(path: Path) -> List[dict]:
 
 
 def score(rows: List[dict]) -> Dict[str, Dict[str, float]]:
-    """{kind: {"hit@1", "correct", "n"}} over ``rows`` ({kind, hit, correct})."""
+    """{kind: {"hit@1", "correct", "repeated", "n"}} over ``rows`` ({kind, hit, correct,
+    repeated}); "repeated": the share sent as the last reply again, opened with
+    ``answers.REPEAT_LEAD``."""
     out = {}
     for kind in KINDS:
         mine = [r for r in rows if r["kind"] == kind]
         n = max(1, len(mine))
         out[kind] = {"hit@1": sum(r["hit"] for r in mine) / n,
-                     "correct": sum(r["correct"] for r in mine) / n, "n": len(mine)}
+                     "correct": sum(r["correct"] for r in mine) / n,
+                     "repeated": sum(r.get("repeated", False) for r in mine) / n,
+                     "n": len(mine)}
     return out
 
 
@@ -103,6 +108,7 @@ async def run(model: str, conversations: List[dict]) -> Dict[str, List[dict]]:
             rows.append({"kind": c["kind"], "then": c["then"],
                          "hit": bool(sources) and sources[0].get("slug") == c["slug"],
                          "correct": correct(reply["text"], c["facts"], articles[c["slug"]]),
+                         "repeated": bool((reply.get("generation") or {}).get("repeated")),
                          "text": strip_citation(reply["text"])})
         results[name] = rows
     return results
@@ -137,13 +143,16 @@ def report(results: Dict[str, List[dict]], model: str) -> str:
              f"`GenerativeNLG`, the second message searched alone or, as shipped "
              f"(`answers.follow_ups`), with the customer's earlier messages when it is a "
              f"follow-up (`answers.contextual_question`). ![follow-ups](images/follow_ups.png)",
-             "", "| second message searched | kind | n | article hit@1 | correct |",
-             "|---|---|---|---|---|"]
+             "", "A second reply \"repeated\" says only what the first did; as shipped it "
+             "opens with \"" + REPEAT_LEAD + "\" (`answers.repeats`; only a follow-up searched "
+             "with the earlier messages is checked).", "",
+             "| second message searched | kind | n | article hit@1 | correct | repeated |",
+             "|---|---|---|---|---|---|"]
     for name, by_kind in scores.items():
         for kind in KINDS:
             s = by_kind[kind]
             lines.append(f"| {name} | {kind.replace('_', ' ')} | {s['n']} | {s['hit@1']:.0%} | "
-                         f"{s['correct']:.0%} |")
+                         f"{s['correct']:.0%} | {s['repeated']:.0%} |")
     shipped = results["with earlier messages"]
     lines += ["", "Still wrong as shipped:", ""]
     lines += [f"- {r['kind'].replace('_', ' ')}: \"{r['then']}\" -> \"{r['text'][:120]}\""

@@ -68,7 +68,8 @@ def fallback_messages(session: Sequence[Event]) -> List[str]:
     A message counts when the first bot event after it (before the next user
     message) is a generated turn that is not an answer (``generated`` False and
     no help-center answer) or a written chit-chat reply; and when its intent is
-    ``nlu_fallback``, unless that bot event answered from a help-center article.
+    ``nlu_fallback``, unless that bot event answered from a help-center article;
+    and when a follow-up's answer only repeated the last reply (``repeated``).
     Button payloads (``/...``) are skipped.
     """
     found: List[str] = []
@@ -92,6 +93,8 @@ def fallback_messages(session: Sequence[Event]) -> List[str]:
                 # A written chit-chat reply is no answer from an article either.
                 gap = generation is not None and (not generation.answered
                                                   or generation.mode == RETRIEVED)
+            # A follow-up whose answer only repeated the last reply: the article says no more.
+            gap = gap or bool(generation is not None and generation.repeated)
             if gap:  # a follow-up ("and express?") as searched, with the messages before it
                 found.append(((generation.query if generation else None) or pending)
                              .strip().lower())

@@ -26,6 +26,9 @@ The order of an open-ended turn (the NLG calls these steps; each is plain Python
    gate (``guardrails.unknown_sentences``, applied by the NLG): each of its
    sentences one the model learnt from the team's replies.
 
+A follow-up whose answer would repeat the last reply says so first (``repeats``,
+``REPEAT_LEAD``): the article has nothing more on it.
+
 Every reply records its ``mode`` ("generated", "extractive", "retrieved" or
 "fallback"), the ``sources`` it used (passage id, article slug, title, link, scores;
 or the written reply) and the check's verdict. ``min_similarity`` is chosen on held-out questions
@@ -291,6 +294,29 @@ def extractive(question: str, hits: Sequence[Hit], retriever: Retriever,
                                       float(article.section_vectors[k] @ q), best.bm25),
                                   config) for k in used)
     return Answer(text, EXTRACTIVE, sources, verdict.record())
+
+
+# Opens the reply to a follow-up whose extractive answer would only repeat the reply
+# before it: "can i use it for raw meat?" after the bamboo board's care answer, which
+# the article does not cover, got the same three sentences again with nothing to say
+# that they were all the help center had. The sentences stay: of 26 follow-ups (the 16
+# of bench/data/follow_ups.yml and 10 written for a probe), 7 repeated the last reply
+# and for 4 of them ("and express?" after the shipping costs) the sentences hold the
+# answer; keeping only the sentence closest to the follow-up lost it for 2 of those 4.
+REPEAT_LEAD = "The help center says no more about that than my last answer:"
+
+
+def repeats(text: str, previous: str) -> bool:
+    """Whether every sentence of the reply ``text`` was in the ``previous`` reply
+    (citation lines aside): sending it would only say the same again."""
+    said = set(grounding.split_sentences(strip_citation(previous).removeprefix(REPEAT_LEAD)))
+    sentences = grounding.split_sentences(strip_citation(text))
+    return bool(sentences) and all(s in said for s in sentences)
+
+
+def repeated(text: str) -> str:
+    """The reply ``text`` (which ``repeats`` the last one) opened with ``REPEAT_LEAD``."""
+    return f"{REPEAT_LEAD} {text}"
 
 
 def written(match) -> Answer:

@@ -63,7 +63,7 @@ import json
 import re
 import threading
 from collections import OrderedDict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -225,6 +225,9 @@ class Retriever:
         sentence_embeddings = np.asarray(encoder([s for _, s in sentences]), dtype=np.float32)
         question_embeddings = (np.asarray(encoder([q.question for q in questions]),
                                           dtype=np.float32) if questions else None)
+        # Search reads where each question points; its written answer trains the
+        # generator (train.passage_examples) and is not part of the index.
+        questions = [replace(q, answer="") for q in questions]
         return cls(passages, embeddings, bm25, encoder, headings, sentences, sentence_embeddings,
                    questions, question_embeddings)
 

@@ -247,6 +247,9 @@ class GenerativeNLG(TemplatedNaturalLanguageGenerator):
         the generator answers conversationally, and the check lets its text
         through only when it states nothing without a source; the built-in
         model's text also has to pass the fluency gate (``NOT_FLUENT``).
+        A follow-up (``answers.contextual_question``) whose extractive answer
+        would repeat the last reply is sent opened with ``answers.REPEAT_LEAD``
+        ("the help center says no more ..."), its record ``repeated``.
 
         Returns:
             (text to send, its record without ``reply_id``); ``text`` is
@@ -270,6 +273,10 @@ class GenerativeNLG(TemplatedNaturalLanguageGenerator):
         text, record = await self._answer(turns, question, fallback, writes, generator)
         if question != message:  # a follow-up, searched with the messages before it
             record = dataclasses.replace(record, query=question)
+            previous = next((t.text for t in reversed(turns) if t.role == "assistant"), "")
+            if record.mode == answers.EXTRACTIVE and answers.repeats(text, previous):
+                # The article says no more than the last reply did: say so.
+                text, record = answers.repeated(text), dataclasses.replace(record, repeated=True)
         return text, record
 
     async def _answer(self, turns: List[Turn], question: str, fallback: str, writes: bool,

@@ -37,19 +37,20 @@ def test_a_broken_file_names_the_conversation(tmp_path, text, message):
 
 
 def test_scores_are_shares_per_kind():
-    rows = [{"kind": "follow_up", "hit": True, "correct": True},
-            {"kind": "follow_up", "hit": True, "correct": False},
-            {"kind": "new_topic", "hit": False, "correct": False}]
+    rows = [{"kind": "follow_up", "hit": True, "correct": True, "repeated": True},
+            {"kind": "follow_up", "hit": True, "correct": False, "repeated": False},
+            {"kind": "new_topic", "hit": False, "correct": False, "repeated": False}]
     assert follow_ups.score(rows) == {
-        "follow_up": {"hit@1": 1.0, "correct": 0.5, "n": 2},
-        "new_topic": {"hit@1": 0.0, "correct": 0.0, "n": 1}}
+        "follow_up": {"hit@1": 1.0, "correct": 0.5, "repeated": 0.5, "n": 2},
+        "new_topic": {"hit@1": 0.0, "correct": 0.0, "repeated": 0.0, "n": 1}}
 
 
 def test_the_report_is_fenced_and_lists_what_is_still_wrong(tmp_path, monkeypatch):
     monkeypatch.setattr(follow_ups, "PLOT", tmp_path / "plot.png")
     row = {"kind": "follow_up", "then": "and express?", "hit": False, "correct": False,
-           "text": "I'm not sure."}
+           "repeated": True, "text": "I'm not sure."}
     text = follow_ups.report({"alone": [row], "with earlier messages": [row]}, "m.tar.gz")
     assert text.startswith(follow_ups.MARK) and text.rstrip().endswith(follow_ups.MARK)
     assert '- follow up: "and express?" -> "I\'m not sure."' in text
+    assert "| alone | follow up | 1 | 0% | 0% | 100% |" in text
     assert (tmp_path / "plot.png").stat().st_size > 0

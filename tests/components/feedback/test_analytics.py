@@ -128,6 +128,24 @@ def test_a_follow_up_that_found_no_article_is_listed_as_searched():
     assert analytics.fallback_messages(session) == ["how much is shipping and to mexico?"]
 
 
+def test_a_follow_up_whose_answer_only_repeated_the_last_reply_is_a_gap():
+    def reply(**extra):
+        return {"event": "bot", "text": "x", "metadata": {"generation": {
+            "generated": False, "fallback": None, "mode": "extractive",
+            "sources": [{"id": "bamboo-cutting-board-care#0"}], **extra}}}
+
+    def asked(text):
+        return {"event": "user", "text": text,
+                "parse_data": {"intent": {"name": "policy_question"}}}
+
+    session = [asked("how do i look after the bamboo board"), reply(),
+               asked("can i use it for raw meat?"),
+               reply(repeated=True, query="how do i look after the bamboo board can i use it "
+                                          "for raw meat?")]
+    assert analytics.fallback_messages(session) == [
+        "how do i look after the bamboo board can i use it for raw meat?"]
+
+
 def test_only_ten_fallback_messages_are_listed(make_store):
     events = []
     for i in range(12):

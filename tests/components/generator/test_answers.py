@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, strategies as st
 
-from components.generator.answers import (FOLLOW_UP_CHAIN, AnswerConfig, Citation, citation,
-                                          contextual_question, is_follow_up, split_citation,
-                                          strip_citation)
+from components.generator.answers import (FOLLOW_UP_CHAIN, REPEAT_LEAD, AnswerConfig, Citation,
+                                          citation, contextual_question, is_follow_up, repeated,
+                                          repeats, split_citation, strip_citation)
 from components.generator.knowledge import Passage
 from components.generator.retrieval import Hit
 
@@ -181,6 +181,27 @@ def test_a_chain_of_follow_ups_reaches_back_to_its_question_and_no_further():
     assert contextual_question(messages) == "how much is shipping and express? and to canada?"
     many = ["and that?"] * 10
     assert contextual_question(many) == " ".join(["and that?"] * FOLLOW_UP_CHAIN)
+
+
+SHIPPING = ("Standard shipping costs $4.95. Express shipping costs $12.95.\n"
+            "Source: Shipping costs (https://kestrelhome.example/help/shipping-costs)")
+
+
+def test_a_reply_whose_every_sentence_was_just_sent_repeats_it():
+    assert repeats(SHIPPING, SHIPPING)
+    # the sentences alone, in another order, after a reply that already said so
+    assert repeats("Express shipping costs $12.95.", repeated(SHIPPING))
+    assert repeated(SHIPPING).startswith(REPEAT_LEAD + " Standard shipping")
+    assert repeated(SHIPPING).endswith(SHIPPING)  # the citation stays last
+
+
+@pytest.mark.parametrize("text, previous", [
+    (SHIPPING, "Standard shipping costs $4.95."),  # one sentence is new
+    (SHIPPING, ""),  # nothing was said before
+    ("", SHIPPING),  # nothing to send
+])
+def test_a_reply_with_anything_new_does_not_repeat(text, previous):
+    assert not repeats(text, previous)
 
 
 @given(st.lists(st.text(max_size=40), min_size=1, max_size=6))

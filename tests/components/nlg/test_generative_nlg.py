@@ -13,6 +13,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig
 
 from components.generator import registry
+from components.generator.answers import REPEAT_LEAD
 from components.generator.generator import Generator
 from components.generator.knowledge import Passage
 from components.generator.replies import ReplyBank, WrittenReply
@@ -607,8 +608,29 @@ async def test_a_follow_up_is_searched_with_the_message_before_it(
         assert meta["mode"] == "extractive"
         assert meta["sources"][0]["id"] == "kestrel-care-plus#0"
         assert meta["query"] == "what does kestrel care plus cover? and for how many years?"
+        assert "repeated" not in meta  # the last reply was not this answer
     else:  # alone, "and for how many years?" matches no passage: the generator answers
         assert meta["mode"] == "generated" and "query" not in meta
+
+
+async def test_a_follow_up_that_only_repeats_the_last_reply_says_so(help_center,
+                                                                     tiny_checkpoint):
+    question, _, follow_up = FOLLOW_UP
+    registry.set_active(CannedTextGenerator.load(tiny_checkpoint), GPT_RESPONSE, help_center)
+    try:
+        nlg = make_nlg()
+        first = await generate(nlg, tracker(question))
+        message = await generate(nlg, tracker(question, first["text"], follow_up))
+        # A third message on the same article: the reply before it opened with the lead.
+        again = await generate(nlg, tracker(question, first["text"], follow_up,
+                                            message["text"], "and what does it cost?"))
+    finally:
+        registry.clear()
+    assert first["generation"]["mode"] == "extractive" and "repeated" not in first["generation"]
+    assert message["text"] == f"{REPEAT_LEAD} {first['text']}"
+    assert message["generation"]["repeated"] is True
+    assert message["generation"]["mode"] == "extractive"
+    assert again["text"] == message["text"] and again["generation"]["repeated"] is True
 
 
 async def test_a_question_that_stands_alone_is_searched_alone(help_center, tiny_checkpoint):
