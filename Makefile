@@ -30,7 +30,7 @@ export SLACK_DEDUPE_URL ?=
 
 .PHONY: help chat install db train actions shell serve console webchat help-pages scale-out test test-fast lint validate audit audit-online clean \
         export review dataset finetune evaluate promote rollback analytics bench bench-train \
-        bench-generator bench-feedback bench-nlu bench-oos bench-nlu-cost bench-heldout bench-throughput bench-load bench-threads bench-answers bench-follow-ups bench-retrieval \
+        bench-generator bench-feedback bench-nlu bench-oos bench-nlu-cost bench-heldout bench-throughput bench-load bench-threads bench-answers bench-follow-ups bench-short-questions bench-retrieval \
         bench-grounding bench-replies bench-passages bench-server bench-lora
 
 help:  ## list the targets
@@ -104,7 +104,7 @@ rollback: install  ## make the previous generator current again
 analytics: install  ## summary table and plot of the tracker store
 	$(FEEDBACK) analytics
 
-bench: bench-train bench-nlu bench-oos bench-nlu-cost bench-heldout bench-retrieval bench-answers bench-follow-ups bench-grounding bench-replies bench-passages bench-throughput bench-load bench-threads bench-generator bench-feedback bench-console bench-server bench-lora  ## every benchmark: rewrites docs/benchmarks.md and its plots (about 2.5 h on 2 cores)
+bench: bench-train bench-nlu bench-oos bench-nlu-cost bench-heldout bench-retrieval bench-answers bench-follow-ups bench-short-questions bench-grounding bench-replies bench-passages bench-throughput bench-load bench-threads bench-generator bench-feedback bench-console bench-server bench-lora  ## every benchmark: rewrites docs/benchmarks.md and its plots (about 2.5 h on 2 cores)
 
 bench-train: install  ## rasa train per component, archive size, unchanged retrain, cold start -> docs/benchmarks.md
 	$(BIN)/python bench/train_cost.py --report docs/benchmarks.md
@@ -126,6 +126,9 @@ bench-answers: install $(MODEL)  ## open-ended questions: retrieval hit@k, corre
 
 bench-follow-ups: install $(MODEL)  ## two-turn conversations: a follow-up ("and express?") searched alone vs with the messages before it
 	$(BIN)/python bench/follow_ups.py --model $(MODEL) --report docs/benchmarks.md
+
+bench-short-questions: install $(MODEL)  ## keyword-style messages ("return window?", "store hours"): answered from the right article, another, or not at all (about 1 min)
+	$(BIN)/python bench/short_questions.py --model $(MODEL) --report docs/benchmarks.md
 
 bench-retrieval: install  ## the retrieval encoder tuned on the known questions (LoRA): hit@1 by learning rate and epoch on questions held apart (about 8 min)
 	$(BIN)/python bench/retrieval_tuning.py --report docs/benchmarks.md
