@@ -8,6 +8,7 @@ import pytest
 
 from components.generator.answers import AnswerConfig, extractive
 from components.generator.knowledge import KnownQuestion, Passage
+from components.generator import retrieval
 from components.generator.retrieval import (QUESTION_MATCH, QUESTIONS_FILE, RANKER_WEIGHTS, RRF_K,
                                              CachedEncoder, Retriever, minilm_encoder, tokenize)
 
@@ -236,3 +237,25 @@ def test_known_questions_survive_save_and_load_and_are_required(with_questions, 
     (tmp_path / "index" / QUESTIONS_FILE).unlink()
     with pytest.raises(FileNotFoundError, match="rebuild with `rasa train`"):
         Retriever.load(tmp_path / "index", encoder)
+
+
+PRODUCTS = [
+    Passage("skillet-care#0", "skillet-care", "Cast Iron Skillet care", "",
+            "Don't put the Cast Iron Skillet in the dishwasher, because it rusts."),
+    Passage("stand-mixer#0", "stand-mixer", "Stand Mixer guide", "",
+            "Wash the Stand Mixer bowl and its attachments by hand; wipe the mixer's base."),
+]
+SKILLET = [KnownQuestion("is the skillet dishwasher safe", "skillet-care", "")]
+
+
+def test_a_known_question_about_another_product_does_not_vote(encoder, monkeypatch):
+    index = Retriever.build(PRODUCTS, encoder, SKILLET)
+    question = "is the stand mixer bowl dishwasher safe"
+    vector = index.query_vector(question)
+    assert "skillet-care" in index.question_matches(vector)  # close in meaning ...
+    [hit] = index.search(question, k=1)  # ... but the mixer's guide holds its words
+    assert hit.passage.slug == "stand-mixer" and hit.question == 0.0
+    monkeypatch.setattr(retrieval, "QUESTION_MIN_BM25_SHARE", 0.0)  # without the rule
+    assert index.search(question, k=1)[0].passage.slug == "skillet-care"
+    # the known question itself still votes for its article
+    assert index.search("is the skillet dishwasher safe", k=1)[0].question >= QUESTION_MATCH
