@@ -73,9 +73,25 @@ def score(rows: List[dict]) -> Dict[str, Dict[str, float]]:
     return out
 
 
+def load_agent(model: str):
+    """(Rasa's ``Agent`` of the ``model`` archive, endpoints.yml's ``nlg`` section): what
+    a benchmark needs to answer as `rasa run` does, through ``GenerativeNLG``.
+
+    Raises:
+        SystemExit: if the archive has no help-center index.
+    """
+    from rasa.core.agent import Agent
+
+    from components.generator import registry
+
+    agent = Agent.load(model)
+    if registry.retriever() is None:
+        raise SystemExit(f"{model} has no help-center index; run `make train`.")
+    return agent, yaml.safe_load((ROOT / "endpoints.yml").read_text(encoding="utf-8"))["nlg"]
+
+
 async def run(model: str, conversations: List[dict]) -> Dict[str, List[dict]]:
     """{"alone": rows, "with earlier messages": rows}, one row per conversation."""
-    from rasa.core.agent import Agent
     from rasa.shared.core.events import BotUttered, UserUttered
     from rasa.shared.core.trackers import DialogueStateTracker
     from rasa.utils.endpoints import EndpointConfig
@@ -85,11 +101,8 @@ async def run(model: str, conversations: List[dict]) -> Dict[str, List[dict]]:
     from components.generator.knowledge import load_articles
     from components.nlg.generative_nlg import GenerativeNLG
 
-    agent = Agent.load(model)
-    if registry.retriever() is None:
-        raise SystemExit(f"{model} has no help-center index; run `make train`.")
+    agent, nlg_config = load_agent(model)
     articles = {a.slug: a.body for a in load_articles(ROOT / "data" / "knowledge")}
-    nlg_config = yaml.safe_load((ROOT / "endpoints.yml").read_text(encoding="utf-8"))["nlg"]
     responses = agent.domain.responses
     results = {}
     for name, follow_ups in (("alone", False), ("with earlier messages", True)):

@@ -28,6 +28,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.follow_ups import load_agent  # noqa: E402
 from bench.report import machine, publish  # noqa: E402
 
 MARK = "<!-- short-questions -->"
@@ -60,7 +61,6 @@ def outcome(generation: dict, slugs: Sequence[str]) -> str:
 
 async def run(model: str, questions: List[dict]) -> List[dict]:
     """One row per question: {question, outcome, slug (the first source's, or None)}."""
-    from rasa.core.agent import Agent
     from rasa.shared.core.events import UserUttered
     from rasa.shared.core.trackers import DialogueStateTracker
     from rasa.utils.endpoints import EndpointConfig
@@ -68,10 +68,7 @@ async def run(model: str, questions: List[dict]) -> List[dict]:
     from components.generator import registry
     from components.nlg.generative_nlg import GenerativeNLG
 
-    agent = Agent.load(model)
-    if registry.retriever() is None:
-        raise SystemExit(f"{model} has no help-center index; run `make train`.")
-    nlg_config = yaml.safe_load((ROOT / "endpoints.yml").read_text(encoding="utf-8"))["nlg"]
+    agent, nlg_config = load_agent(model)
     nlg = GenerativeNLG(EndpointConfig.from_dict(nlg_config), agent.domain)
     rows = []
     for q in questions:
