@@ -23,6 +23,7 @@ Measures:
 - unsupported: share of sent (non-canned) replies with a factual sentence that
   neither the passages the reply cited nor the answering article support
   (``grounding.check``); for unanswerable questions, the invented facts;
+- answer first: the share of correct replies whose first sentence holds a key fact;
 - modes (generated, extractive, fallback), MiniLM relevance of the reply to the
   answering article's passage that holds the key facts, latency p50/p95;
 - a sweep of the relevance threshold ``min_similarity``: answerable questions
@@ -96,6 +97,15 @@ def correct(text: str, facts: Sequence[str], article_text: str) -> bool:
     article = Sources.of([article_text])
     numbers = [f for f in facts_of(body_text(text)) if f[:1].isdigit() or f[:1] == "$"]
     return all(article.has(n) for n in numbers)
+
+
+def fact_first(text: str, facts: Sequence[str]) -> bool:
+    """Whether the reply's first sentence holds one of the key ``facts``: the answer
+    comes first, not after a sentence about something else."""
+    from components.generator.grounding import normalise, split_sentences
+
+    sentences = split_sentences(body_text(text))
+    return bool(sentences) and any(normalise(f) in normalise(sentences[0]) for f in facts)
 
 
 def unsupported(text: str, sources: Sequence[str]) -> bool:
@@ -198,6 +208,8 @@ async def run_system(name: str, ask, heldout: Dict[str, list], articles: Dict[st
         "correct": len(correct_rows) / len(answerable),
         "correct_generated": (sum(r["mode"] == "generated" for r in correct_rows)
                               / max(1, len(correct_rows))),
+        "fact_first": (sum(fact_first(r["text"], r["q"]["facts"]) for r in correct_rows)
+                       / max(1, len(correct_rows))),
         "generated_verbatim": sum(r["verbatim"] for r in rows),
         "unsupported_sent": (sum(r["unsupported"] for r in rows if r["sent"])
                              / max(1, sum(r["sent"] for r in rows))),
@@ -271,6 +283,7 @@ def report(results: List[dict], retrieval: dict, sweep: List[dict], scaling: Lis
          f"the index's {len(index.questions)} known questions",
          lambda r: f"{correct_without(r, near):.1%}"),
         ("of the correct, written by the generator", lambda r: f"{r['correct_generated']:.0%}"),
+        ("of the correct, a key fact in the first sentence", lambda r: f"{r['fact_first']:.0%}"),
         ("generated replies made only of sentences of the extractive answer, word for word",
          lambda r: f"{r['generated_verbatim']} of {r['modes']['generated']}"),
         ("sent replies with an unsupported factual sentence",

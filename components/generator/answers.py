@@ -259,7 +259,9 @@ def extractive(question: str, hits: Sequence[Hit], retriever: Retriever,
     paragraph often states the short answer ("no physical stores", the $4.95
     price) while a later section wins retrieval on a shared word; on the held-out
     questions 38 of the 87 wrong answers had the right article but another section.
-    Sentences are scored as ``SECTION_WEIGHT`` says and kept in article order; when
+    Sentences are scored as ``SECTION_WEIGHT`` says and kept in article order, the
+    one closest to the question first (``grounding.best_sentences``'s
+    ``best_first``); when
     a known question of the article matched (``Hit.section``), its section's
     sentences get another ``SECTION_WEIGHT``.
     ``sources`` lists the passages the sentences came from, best hit first; each
@@ -281,7 +283,7 @@ def extractive(question: str, hits: Sequence[Hit], retriever: Retriever,
     chosen = grounding.best_sentences(q, article.sentences, article.sentence_vectors,
                                       config.max_sentences, config.max_chars,
                                       bonus=section[article.sentence_rows],
-                                      max_similarity=REPEAT_SIMILARITY)
+                                      max_similarity=REPEAT_SIMILARITY, best_first=True)
     passages = [retriever.passages[i] for i in article.rows]
     used = sorted({k for k, s in zip(article.sentence_rows, article.sentences) if s in chosen},
                   key=lambda k: passages[k].id != best.passage.id)

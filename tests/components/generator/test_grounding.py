@@ -95,6 +95,20 @@ def test_best_sentences_keeps_the_most_similar_in_their_order():
     assert best_sentences(question, [], np.zeros((0, 3))) == []
 
 
+def test_best_sentences_can_open_with_the_best_unless_it_leans_back():
+    sentences = ["A is first.", "B is second.", "C is third."]
+    question = np.array([0.1, 0.5, 0.9])
+    assert best_sentences(question, sentences, np.eye(3), max_sentences=3, best_first=True) == [
+        "C is third.", "A is first.", "B is second."]
+    for third in ("Then C is third.", "Below that, C is third.", "But C is third."):
+        leaning = ["A is first.", "B is second.", third]  # reads only after the one before
+        assert best_sentences(question, leaning, np.eye(3), max_sentences=3,
+                              best_first=True) == leaning
+    opening = ["A is first.", "B is second.", "In the rest of the time zone, that is C."]
+    assert best_sentences(question, opening, np.eye(3), max_sentences=3,
+                          best_first=True)[0] == opening[2]  # a long opening names its topic
+
+
 def test_best_sentences_skips_a_sentence_that_repeats_a_chosen_one():
     sentences = ["No student discount online.", "No discount for students, sorry.",
                  "Ask support."]
