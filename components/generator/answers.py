@@ -249,6 +249,10 @@ SECTION_WEIGHT, HEADING_WEIGHT = 1.0, 0.5
 # says so with the other groups); the next one is taken instead. On the held-out
 # questions, correctness is the same for 0.8-1.0 (59.8%), one lower at 0.75.
 REPEAT_SIMILARITY = 0.8
+# A question about how to do something ("how do i descale the kettle") is answered in
+# the article's order: its sentences are steps, and the closest one is often the last.
+HOW_TO = re.compile(r"\W*(?:how\s+(?:do|can|should|would)\s+(?:i|we|you)|how\s+to|"
+                    r"what\s+are\s+the\s+steps)\b", re.IGNORECASE)
 
 
 def extractive(question: str, hits: Sequence[Hit], retriever: Retriever,
@@ -261,7 +265,7 @@ def extractive(question: str, hits: Sequence[Hit], retriever: Retriever,
     questions 38 of the 87 wrong answers had the right article but another section.
     Sentences are scored as ``SECTION_WEIGHT`` says and kept in article order, the
     one closest to the question first (``grounding.best_sentences``'s
-    ``best_first``); when
+    ``best_first``), except for a how-to question (``HOW_TO``); when
     a known question of the article matched (``Hit.section``), its section's
     sentences get another ``SECTION_WEIGHT``.
     ``sources`` lists the passages the sentences came from, best hit first; each
@@ -283,7 +287,8 @@ def extractive(question: str, hits: Sequence[Hit], retriever: Retriever,
     chosen = grounding.best_sentences(q, article.sentences, article.sentence_vectors,
                                       config.max_sentences, config.max_chars,
                                       bonus=section[article.sentence_rows],
-                                      max_similarity=REPEAT_SIMILARITY, best_first=True)
+                                      max_similarity=REPEAT_SIMILARITY,
+                                      best_first=not HOW_TO.match(question))
     passages = [retriever.passages[i] for i in article.rows]
     used = sorted({k for k, s in zip(article.sentence_rows, article.sentences) if s in chosen},
                   key=lambda k: passages[k].id != best.passage.id)

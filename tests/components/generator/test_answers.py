@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, strategies as st
 
-from components.generator.answers import (FOLLOW_UP_CHAIN, REPEAT_LEAD, AnswerConfig, Citation,
+from components.generator.answers import (FOLLOW_UP_CHAIN, HOW_TO, REPEAT_LEAD, AnswerConfig, Citation,
                                           citation, contextual_question, is_follow_up, repeated,
                                           repeats, split_citation, strip_citation)
 from components.generator.knowledge import Passage
@@ -217,3 +217,16 @@ def test_follow_ups_is_a_boolean_setting():
     assert AnswerConfig.from_dict({"follow_ups": False}).follow_ups is False
     with pytest.raises(ValueError, match="follow_ups has to be true or false, got 'yes'"):
         AnswerConfig(follow_ups="yes")
+
+
+@pytest.mark.parametrize("question, steps", [
+    ("how do i descale the kettle", True),
+    ("How can I reset my password?", True),
+    ("how to pair the speaker", True),
+    ("what are the steps to return something", True),
+    ("how much is shipping", False),
+    ("how long do refunds take", False),
+    ("is there a discount for teachers?", False),
+])
+def test_a_how_to_question_keeps_the_article_order(question, steps):
+    assert bool(HOW_TO.match(question)) is steps
