@@ -141,15 +141,23 @@ FOLLOW_UP_OPENING = re.compile(r"^\W*(?:and|but|also|so|or|what about|how about|
                                re.IGNORECASE)
 FOLLOW_UP_POINTERS = frozenset("it its it's that this those these they them one then"
                                .split())
+# A bare question that names nothing ("how often?", "how long?", "why not?") asks about
+# whatever the message before it was about: "how do i descale my kettle" then "how often?"
+# searched "how often?" alone and reached no article. Only these whole phrases, so that
+# "how are you?" and "what's up" stay small talk.
+FOLLOW_UP_BARE = re.compile(r"^\W*(?:how (?:often|long|much|many|soon|come)|why(?: not)?|when|"
+                            r"where|what else|which one)\W*$", re.IGNORECASE)
 FOLLOW_UP_MAX_WORDS = 8  # longer messages that point back ("it") usually name their topic
 FOLLOW_UP_CHAIN = 3  # messages joined at most: a follow-up of a follow-up of a question
 
 
 def is_follow_up(message: str) -> bool:
     """Whether ``message`` reads only with the message before it (``FOLLOW_UP_OPENING``,
-    or at most ``FOLLOW_UP_MAX_WORDS`` words with one of ``FOLLOW_UP_POINTERS``)."""
+    ``FOLLOW_UP_BARE``, or at most ``FOLLOW_UP_MAX_WORDS`` words with one of
+    ``FOLLOW_UP_POINTERS``)."""
     words = re.findall(r"[a-z]+(?:'[a-z]+)?", (message or "").lower())
-    return bool(FOLLOW_UP_OPENING.match(message or "")) or (
+    return bool(FOLLOW_UP_OPENING.match(message or "")
+                or FOLLOW_UP_BARE.match(message or "")) or (
         len(words) <= FOLLOW_UP_MAX_WORDS and any(w in FOLLOW_UP_POINTERS for w in words))
 
 

@@ -151,6 +151,7 @@ def test_a_reply_written_from_passages_has_to_state_one_of_their_facts(
 @pytest.mark.parametrize("message", [
     "and express?", "And what about the UK?", "how about for nurses", "what if it's faulty",
     "how much does it cost", "do i get a discount for that?", "is that counted from delivery?",
+    "how often?", "How long?", "why not?", "what else?", "when",  # bare: they name nothing
 ])
 def test_a_message_that_points_back_is_a_follow_up(message):
     assert is_follow_up(message)
@@ -162,6 +163,8 @@ def test_a_message_that_points_back_is_a_follow_up(message):
     "is there a student discount",  # "there" here points nowhere
     # long enough to name its own topic, although "it" points back
     "i bought a kettle last month and it stopped heating when i fill it to the top",
+    # small talk, and bare-looking questions that name their topic
+    "how are you?", "who are you", "what's up", "how often do you restock", "how long is delivery",
 ])
 def test_a_message_that_stands_alone_is_no_follow_up(message):
     assert not is_follow_up(message)
