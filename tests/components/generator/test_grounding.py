@@ -109,6 +109,20 @@ def test_best_sentences_can_open_with_the_best_unless_it_leans_back():
                           best_first=True)[0] == opening[2]  # a long opening names its topic
 
 
+def test_best_sentences_leaves_out_a_sentence_whose_sentence_before_is_left_out():
+    sentences = ["Reset the bulb.", "Then add the bulb in the app again.",
+                 "Keep the wall switch on.", "The bulb is dimmable."]
+    vectors = np.eye(4)
+    # the step it follows is chosen too: both stay, in their order
+    assert best_sentences(np.array([0.5, 0.9, 0.4, 0.0]), sentences, vectors,
+                          max_sentences=3) == sentences[:3]
+    # the step it follows is not: "Then ..." would open the reply alone
+    assert best_sentences(np.array([0.0, 0.9, 0.5, 0.3]), sentences, vectors,
+                          max_sentences=2) == sentences[2:]
+    # nothing else to send: it is kept all the same
+    assert best_sentences(np.array([1.0]), sentences[1:2], np.eye(1)) == [sentences[1]]
+
+
 def test_best_sentences_skips_a_sentence_that_repeats_a_chosen_one():
     sentences = ["No student discount online.", "No discount for students, sorry.",
                  "Ask support."]
