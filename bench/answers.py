@@ -28,6 +28,9 @@ Measures:
   answering article's passage that holds the key facts, latency p50/p95;
 - a sweep of the relevance threshold ``min_similarity``: answerable questions
   answered from the right article vs unanswerable questions declined.
+- ceilings: correct answers with the answering article given (retrieval and the
+  threshold bypassed), and the questions whose key facts fit in ``max_sentences``
+  of its sentences: how many misses the sentence choice costs, and how many retrieval.
 
 Writes the ``<!-- answers -->`` section of ``--report`` and docs/images/answers.png.
 """
@@ -154,6 +157,49 @@ def threshold_sweep(index, heldout: Dict[str, list]) -> List[dict]:
     return rows
 
 
+def ceilings(index, questions: List[dict], articles: Dict[str, str], config) -> Dict[str, int]:
+    """Where the wrong answers are lost: correct answers (of ``questions``) when retrieval
+    is bypassed, and when the sentence choice is too.
+
+    - ``right_article``: the extractive answer from the answering article (its passage
+      closest to the question as the hit, with its known-question match,
+      ``Retriever.question_matches``), whatever the ranking and the threshold;
+    - ``facts_fit``: questions whose key facts all lie in at most
+      ``config.max_sentences`` of the article's sentences that fit ``config.max_chars``:
+      what a perfect choice of sentences could answer.
+    """
+    from components.generator import answers
+    from components.generator.retrieval import Hit
+
+    right = fit = 0
+    for q in questions:
+        article = index.article(q["slug"])
+        vector = index.query_vector(q["question"])
+        row = max(article.rows, key=lambda r: float(index.embeddings[r] @ vector))
+        cosine, section = index.question_matches(vector).get(q["slug"], (0.0, None))
+        hit = Hit(index.passages[row], 1.0, float(index.embeddings[row] @ vector), 0.0,
+                  cosine, section)
+        text = answers.extractive(q["question"], [hit], index, config).text
+        right += correct(text, q["facts"], articles[q["slug"]])
+        fit += facts_fit(article.sentences, q["facts"], config.max_sentences, config.max_chars)
+    return {"right_article": right, "facts_fit": fit}
+
+
+def facts_fit(sentences: Sequence[str], facts: Sequence[str], k: int, max_chars: int) -> bool:
+    """Whether at most ``k`` of ``sentences``, ``max_chars`` characters in all, hold every
+    one of ``facts`` (compared as ``correct`` compares them)."""
+    from itertools import combinations
+
+    from components.generator.grounding import normalise
+
+    wanted = [normalise(f) for f in facts]
+    holding = [(s, {f for f in wanted if f in normalise(s)}) for s in sentences]
+    holding = [(s, held) for s, held in holding if held]  # only these can help
+    return any(set().union(*(h for _, h in combo)) >= set(wanted)
+               and sum(len(s) + 1 for s, _ in combo) <= max_chars + 1
+               for n in range(1, k + 1) for combo in combinations(holding, n))
+
+
 def index_scaling(dim: int = 384, sizes=(1_000, 10_000, 100_000), queries: int = 50) -> List:
     """(passages, MiB of float32 embeddings, ms per exact numpy search) on random unit vectors."""
     rng = np.random.default_rng(0)
@@ -265,7 +311,8 @@ def correct_without(result: dict, near: set) -> float:
 
 def report(results: List[dict], retrieval: dict, sweep: List[dict], scaling: List,
            index, heldout: Dict[str, list], model: str, threshold: float,
-           near: set = frozenset()) -> str:
+           near: set = frozenset(), ceiling: Dict[str, int] = None,
+           max_sentences: int = 3) -> str:
     n_ans, n_un = len(heldout["answerable"]), len(heldout["unanswerable"])
     lines = [MARK, "## Answers from the help center (issue 14)", "",
              f"Command: `python bench/answers.py --model {model}` "
@@ -297,6 +344,15 @@ def report(results: List[dict], retrieval: dict, sweep: List[dict], scaling: Lis
         ("latency p50 / p95 (ms, batch 1)", lambda r: f"{r['p50']:.0f} / {r['p95']:.0f}"),
     ]
     lines += [f"| {label} | {fn(g)} | {fn(u)} |" for label, fn in rows]
+    if ceiling:
+        shipped = sum(r["correct"] for r in g["rows"])
+        lines += ["", "Where the wrong answers are lost: correct answers when a step is bypassed "
+                  "(`ceilings`):", "", "| answer path | correct |", "|---|---|",
+                  f"| shipped: retrieval, threshold, sentence choice | {shipped} of {n_ans} |",
+                  f"| the answering article given (retrieval and threshold bypassed) | "
+                  f"{ceiling['right_article']} of {n_ans} |",
+                  f"| the best choice of at most {max_sentences} of its sentences (`max_chars` "
+                  f"kept) | {ceiling['facts_fit']} of {n_ans} |"]
     lines += ["", "Retrieval over the answerable questions (no threshold):", "",
               "| ranker | hit@1 | hit@3 |", "|---|---|---|"]
     lines += [f"| {m} | {v['hit@1']:.1%} | {v['hit@3']:.1%} |" for m, v in retrieval.items()]
@@ -383,9 +439,11 @@ async def main_async(args) -> None:
                                 article_passages)]
     retrieval = retrieval_figures(index, heldout["answerable"])
     sweep = threshold_sweep(index, heldout)
+    ceiling = ceilings(index, heldout["answerable"], articles, settings.answers)
     scaling = index_scaling()
     text = report(results, retrieval, sweep, scaling, index, heldout, args.model,
-                  settings.answers.min_similarity, near_copies(index, heldout["answerable"]))
+                  settings.answers.min_similarity, near_copies(index, heldout["answerable"]),
+                  ceiling, settings.answers.max_sentences)
     plot(sweep, settings.answers.min_similarity)
     print(text)
     if args.report:
