@@ -124,6 +124,33 @@ async def test_a_follow_up_is_answered_with_the_question_before_it(agent):
     assert answered >= len(FOLLOW_UPS) - 1, f"only {answered} reached the help center"
 
 
+async def test_a_bare_why_not_after_an_answer_is_a_question_and_a_no_is_a_rating(agent,
+                                                                              action_server):
+    """"why not?" right after a help-center answer asks for more; it used to be NLU's deny,
+    which rates the answer not helpful and only thanks the customer for the feedback."""
+    from rasa.shared.core.events import BotUttered, SlotSet
+
+    from shared_names import NOT_HELPFUL, RATING_SLOT
+
+    first = "can the chef's knife go in the dishwasher"
+
+    async def after(then):
+        chat = Chat(agent)
+        await chat.say(first)
+        text = await chat.say(then)
+        events = await chat.events()
+        bots = [e for e in events if isinstance(e, BotUttered)]
+        ratings = [e.value for e in events if isinstance(e, SlotSet) and e.key == RATING_SLOT]
+        return text, (bots[-1].metadata or {}).get("generation"), ratings
+
+    text, meta, ratings = await after("why not?")
+    assert ratings == []
+    assert meta["query"] == f"{first} why not?" and meta["mode"] == "extractive", text
+    assert meta["sources"][0]["slug"] == "chefs-knife-care" and "dulls the edge" in text
+    text, meta, ratings = await after("no")
+    assert [r["rating"] for r in ratings] == [NOT_HELPFUL], (text, ratings)
+
+
 def test_no_question_here_nearly_copies_a_known_question():
     """Retrieval reads data/grounded/'s questions; a copy of one here would test memory."""
 
