@@ -95,6 +95,10 @@ class GenerationRecord:
     # True when that follow-up's answer only repeated the last reply, so it was sent
     # opened with "the help center says no more ..." (answers.REPEAT_LEAD): a gap.
     repeated: Optional[bool] = None
+    # The article linked after the canned text when no passage was relevant but the best
+    # came close (components/generator/answers.py, ``suggestion``): its source record
+    # (id, slug, title, url, scores). The reply is still no answer (``mode`` "fallback").
+    suggestion: Optional[Dict[str, Any]] = None
 
     @property
     def answered(self) -> bool:

@@ -235,7 +235,9 @@ async def run_system(name: str, ask, heldout: Dict[str, list], articles: Dict[st
             sources = list(article_passages.get(q.get("slug"), []))
             sources += [t for pid, t in ARTICLE_BY_PASSAGE.items() if pid in cited]
             given = message.get("given")  # the sentences a grounded reply was written from
+            suggested = (meta.get("suggestion") or {}).get("slug")
             rows.append({"kind": kind, "q": q, "text": text, "mode": mode, "sent": sent,
+                         "suggested": suggested,
                          "verbatim": mode == "generated" and bool(given)
                          and verbatim(body_text(text), given),
                          "correct": kind == "answerable" and sent
@@ -261,6 +263,10 @@ async def run_system(name: str, ask, heldout: Dict[str, list], articles: Dict[st
                              / max(1, sum(r["sent"] for r in rows))),
         "invented_unanswerable": sum(r["unsupported"] for r in unanswerable),
         "answered_unanswerable": sum(r["sent"] for r in unanswerable),
+        # The canned reply with a related article linked (answers.suggestion).
+        "suggested_answerable": sum(bool(r["suggested"]) for r in answerable),
+        "suggested_right": sum(r["suggested"] == r["q"]["slug"] for r in answerable),
+        "suggested_unanswerable": sum(bool(r["suggested"]) for r in unanswerable),
         "modes": modes, "relevance": float(np.mean(scores)),
         "p50": percentile(latencies, 50), "p95": percentile(latencies, 95), "rows": rows,
     }
@@ -339,6 +345,9 @@ def report(results: List[dict], retrieval: dict, sweep: List[dict], scaling: Lis
          lambda r: f"{r['invented_unanswerable']} of {n_un}"),
         ("unanswerable questions answered at all (not the canned reply)",
          lambda r: f"{r['answered_unanswerable']} of {n_un}"),
+        ("canned reply with a related article linked: answerable (the answering article) / "
+         "unanswerable", lambda r: f"{r['suggested_answerable']} ({r['suggested_right']}) / "
+                                   f"{r['suggested_unanswerable']}"),
         ("modes: " + " / ".join(MODES), lambda r: " / ".join(str(r["modes"][m]) for m in MODES)),
         ("MiniLM relevance to the answering passage", lambda r: f"{r['relevance']:.3f}"),
         ("latency p50 / p95 (ms, batch 1)", lambda r: f"{r['p50']:.0f} / {r['p95']:.0f}"),

@@ -25,6 +25,9 @@ The order of an open-ended turn (the NLG calls these steps; each is plain Python
    supports it. Before that, the built-in model's reply has to pass the fluency
    gate (``guardrails.unknown_sentences``, applied by the NLG): each of its
    sentences one the model learnt from the team's replies.
+5. When that ends in the canned reply and the best passage came close
+   (``min_suggest_similarity``), its article is linked after the canned text
+   (``suggestion``): no answer, but where to read.
 
 A follow-up whose answer would repeat the last reply says so first (``repeats``,
 ``REPEAT_LEAD``): the article has nothing more on it.
@@ -79,6 +82,17 @@ class AnswerConfig:
     # 40 held-out off-topic messages (and an unfitting one to 1), 0.45 to 24 (and to 2)
     # (bench/written_replies.py; docs/benchmarks.md, "Written replies").
     min_reply_similarity: float = 0.45
+    # Cosine similarity (all-MiniLM-L6-v2) of the best passage from which a message that
+    # no passage answers (below ``min_similarity``) still gets that passage's article
+    # linked after the canned reply (``suggestion``): customers wrote "bluetooth speaker
+    # keeps cutting out when i walk into the kitchen" or "my kettle has white scale
+    # inside" with the right article first at 0.38-0.44. On the held-out questions of
+    # bench/answers.py, 0.38 links the right article for 2 of the 4 answerable questions
+    # between it and 0.45, and for the unanswerable ones mostly the product's own guide
+    # ("what colors does the stand mixer come in"); below 0.38 the article is more often
+    # unrelated ("can you book me a flight" -> delivery). The link states no fact. Set it
+    # to ``min_similarity`` or above to link nothing.
+    min_suggest_similarity: float = 0.38
     # Whether the generator writes the answers from the relevant passages (checked, with
     # the extractive answer as the fallback). None: when an inference server is set
     # (nlg.server) or the model in the archive learnt to answer from passages (its
@@ -95,6 +109,10 @@ class AnswerConfig:
         if not -1.0 <= self.min_similarity <= 1.0:
             raise ValueError(f"min_similarity is a cosine similarity in [-1, 1], got "
                              f"{self.min_similarity!r}; 0.45 is the measured default.")
+        if not -1.0 <= self.min_suggest_similarity <= 1.0:
+            raise ValueError(f"min_suggest_similarity is a cosine similarity in [-1, 1], got "
+                             f"{self.min_suggest_similarity!r}; set it to min_similarity "
+                             f"({self.min_similarity!r}) or above to link no article.")
         if not -1.0 <= self.min_reply_similarity <= 1.0:
             raise ValueError(f"min_reply_similarity is a cosine similarity in [-1, 1], got "
                              f"{self.min_reply_similarity!r}.")
@@ -309,6 +327,34 @@ def extractive(question: str, hits: Sequence[Hit], retriever: Retriever,
                                       float(article.section_vectors[k] @ q), best.bm25),
                                   config) for k in used)
     return Answer(text, EXTRACTIVE, sources, verdict.record())
+
+
+# Put between the canned reply and the citation line of the article ``suggestion`` found:
+# the canned text still says the question was not answered; the line says where to read.
+SUGGESTION_LEAD = "This help article may be related:"
+
+
+def suggestion(retriever: Optional[Retriever], question: str,
+               config: AnswerConfig) -> Optional[Hit]:
+    """The best passage for a ``question`` that no passage answers, when it comes close.
+
+    Returns the first ``Retriever.search`` hit when its cosine similarity reaches
+    ``config.min_suggest_similarity`` and stays below ``config.min_similarity``
+    (at or above, ``retrieve`` already answers from it); None otherwise, and
+    without a help center.
+    """
+    if retriever is None:
+        return None
+    hits = retriever.search(question, 1)
+    if hits and config.min_suggest_similarity <= hits[0].dense < config.min_similarity:
+        return hits[0]
+    return None
+
+
+def suggested(fallback: str, hit: Hit, config: AnswerConfig) -> str:
+    """The canned ``fallback`` text, ``SUGGESTION_LEAD`` and ``hit``'s citation line
+    (which the web chat and Slack show as a link, as under an answer)."""
+    return f"{fallback.rstrip()} {SUGGESTION_LEAD}\n{citation(hit, config)}"
 
 
 # Opens the reply to a follow-up whose extractive answer would only repeat the reply

@@ -316,9 +316,28 @@ class GenerativeNLG(TemplatedNaturalLanguageGenerator):
                 generated=False, mode=answer.mode, sources=list(answer.sources),
                 groundedness=answer.groundedness)
         if not writes:
-            return _canned(fallback, "no_generator")
+            return await self._with_suggestion(question, *_canned(fallback, "no_generator"))
         text, record = await self._generated(turns, hits, fallback, from_passages=False)
-        return text, dataclasses.replace(record, rejected=None)
+        record = dataclasses.replace(record, rejected=None)
+        if record.mode == answers.FALLBACK:
+            return await self._with_suggestion(question, text, record)
+        return text, record
+
+    async def _with_suggestion(self, question: str, text: str,
+                               record: GenerationRecord) -> Tuple[str, GenerationRecord]:
+        """The canned ``text`` with the closest article linked (``answers.suggestion``),
+        or as it is when none came close or the search failed."""
+        config = self.config.answers
+        try:
+            hit = await asyncio.to_thread(answers.suggestion, registry.retriever(), question,
+                                          config)
+        except Exception:  # a broken index must not end the conversation
+            logger.exception("Help-center search for a related article failed.")
+            return text, record
+        if hit is None:
+            return text, record
+        return (answers.suggested(text, hit, config),
+                dataclasses.replace(record, suggestion=answers.source_record(hit, config)))
 
     async def _decode(self, generator, turns: List[Turn], passages: List[str]):
         """The reply's ``Generation``: from the server, or the worker thread (batched).

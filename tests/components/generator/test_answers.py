@@ -233,3 +233,36 @@ def test_follow_ups_is_a_boolean_setting():
 ])
 def test_a_how_to_question_keeps_the_article_order(question, steps):
     assert bool(HOW_TO.match(question)) is steps
+
+
+# --- suggestion: the closest article linked after the canned reply ----------------------
+
+def test_a_close_article_is_suggested_only_between_the_two_thresholds(store_index):
+    from components.generator.answers import suggestion
+
+    question = "can I see the sheets somewhere before I buy them?"
+    dense = store_index.search(question, 1)[0].dense
+    between = AnswerConfig(min_similarity=dense + 0.01, min_suggest_similarity=dense - 0.01)
+    assert suggestion(store_index, question, between).passage.slug == "no-stores"
+    too_far = AnswerConfig(min_similarity=dense + 0.01, min_suggest_similarity=dense + 0.005)
+    assert suggestion(store_index, question, too_far) is None
+    relevant = AnswerConfig(min_similarity=dense - 0.01, min_suggest_similarity=dense - 0.02)
+    assert suggestion(store_index, question, relevant) is None  # retrieve() answers it
+    assert suggestion(None, question, between) is None  # no help center
+
+
+@given(st.text(min_size=1, max_size=80).filter(lambda t: "\n" not in t and t.strip()))
+def test_a_suggestion_keeps_the_canned_text_and_ends_with_a_citation(fallback):
+    from components.generator.answers import SUGGESTION_LEAD, suggested
+
+    text = suggested(fallback, hit("Shipping costs"), AnswerConfig())
+    body, cited = split_citation(text)
+    assert body == f"{fallback.rstrip()} {SUGGESTION_LEAD}"
+    assert cited == Citation("Shipping costs", "https://kestrelhome.example/help/shipping-costs")
+
+
+def test_min_suggest_similarity_is_a_cosine():
+    assert AnswerConfig().min_suggest_similarity < AnswerConfig().min_similarity
+    with pytest.raises(ValueError, match="min_suggest_similarity is a cosine similarity in "
+                                         r"\[-1, 1\], got 1.5; set it to min_similarity"):
+        AnswerConfig(min_suggest_similarity=1.5)

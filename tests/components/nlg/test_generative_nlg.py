@@ -13,7 +13,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig
 
 from components.generator import registry
-from components.generator.answers import REPEAT_LEAD
+from components.generator.answers import REPEAT_LEAD, SUGGESTION_LEAD, split_citation
 from components.generator.generator import Generator
 from components.generator.knowledge import Passage
 from components.generator.replies import ReplyBank, WrittenReply
@@ -589,6 +589,31 @@ async def test_the_relevance_threshold_is_a_setting(help_center, tiny_checkpoint
     assert message["generation"]["mode"] == "generated"  # no passage is that close
 
 
+@pytest.mark.parametrize("min_suggest_similarity, linked", [(0.0, True), (0.99, False)])
+async def test_a_canned_reply_links_the_article_that_came_close(
+        help_center, tiny_checkpoint, min_suggest_similarity, linked):
+    """No passage is relevant (min_similarity 0.99) and the model's claim is refused: the
+    canned text goes, with the closest article linked when it reaches the setting."""
+    registry.set_active(ClaimingGenerator.load(tiny_checkpoint), GPT_RESPONSE, help_center)
+    try:
+        message = await generate(
+            make_nlg(answers={"min_similarity": 0.99,
+                              "min_suggest_similarity": min_suggest_similarity}),
+            tracker("how much does shipping cost?"))
+    finally:
+        registry.clear()
+    meta = message["generation"]
+    assert (meta["mode"], meta["fallback"]) == ("fallback", "unsupported")
+    assert "$9.99" not in message["text"] and "buttons" not in message
+    if linked:
+        body, cited = split_citation(message["text"])
+        assert body == f"Canned fallback. {SUGGESTION_LEAD}"
+        assert cited.url == "https://kestrelhome.example/help/shipping-costs"
+        assert meta["suggestion"]["slug"] == "shipping-costs" and meta["suggestion"]["dense"] < 0.99
+    else:
+        assert message["text"] == "Canned fallback." and "suggestion" not in meta
+
+
 FOLLOW_UP = ("what does kestrel care plus cover?", "It covers accidental damage.",
              "and for how many years?")
 
@@ -651,6 +676,8 @@ class BrokenIndex:
     def relevant(self, *args, **kwargs):
         raise OSError("index file truncated (simulated)")
 
+    search = relevant
+
 
 async def test_a_failing_help_center_leaves_the_answer_to_the_generator(tiny_checkpoint):
     registry.set_active(CannedTextGenerator.load(tiny_checkpoint), GPT_RESPONSE, BrokenIndex())
@@ -661,6 +688,17 @@ async def test_a_failing_help_center_leaves_the_answer_to_the_generator(tiny_che
         registry.clear()
     assert message["text"] == "Yes, we ship to the US and Canada."
     assert message["generation"]["mode"] == "generated"
+
+
+async def test_a_failing_help_center_still_sends_the_canned_reply(tiny_checkpoint):
+    registry.set_active(ClaimingGenerator.load(tiny_checkpoint), GPT_RESPONSE, BrokenIndex())
+    try:
+        message = await generate(make_nlg(answers={"min_suggest_similarity": -1.0}),
+                                 tracker("how much does shipping cost?"))
+    finally:
+        registry.clear()
+    assert message["text"] == "Canned fallback."  # no related article, and no error
+    assert "suggestion" not in message["generation"]
 
 
 async def test_retrieval_and_the_nlu_featurizer_share_the_encoder_safely(help_center):
