@@ -165,6 +165,15 @@ FOLLOW_UP_POINTERS = frozenset("it its it's that this those these they them one 
 # "how are you?" and "what's up" stay small talk.
 FOLLOW_UP_BARE = re.compile(r"^\W*(?:how (?:often|long|much|many|soon|come)|why(?: not)?|when|"
                             r"where|what else|which one)\W*$", re.IGNORECASE)
+# A short question made only of question words, auxiliaries, pronouns and verbs that
+# name no topic asks about the message before it, as FOLLOW_UP_BARE's phrases do: "how
+# long should i wait?" after the delivered-but-missing answer was searched alone and got
+# the canned reply. "are", "is" and "up" are left out, so that "how are you?", "who are
+# you" and "what's up" stay small talk; a noun ("restock", "delivery") names a topic.
+FOLLOW_UP_GENERIC = frozenset(
+    "how what when where which who why long much many often soon should would could can "
+    "will do does did i we you to get take wait expect happen happens need now next then "
+    "else".split())
 FOLLOW_UP_MAX_WORDS = 8  # longer messages that point back ("it") usually name their topic
 FOLLOW_UP_CHAIN = 3  # messages joined at most: a follow-up of a follow-up of a question
 
@@ -172,11 +181,13 @@ FOLLOW_UP_CHAIN = 3  # messages joined at most: a follow-up of a follow-up of a 
 def is_follow_up(message: str) -> bool:
     """Whether ``message`` reads only with the message before it (``FOLLOW_UP_OPENING``,
     ``FOLLOW_UP_BARE``, or at most ``FOLLOW_UP_MAX_WORDS`` words with one of
-    ``FOLLOW_UP_POINTERS``)."""
+    ``FOLLOW_UP_POINTERS`` or only ``FOLLOW_UP_GENERIC`` ones)."""
     words = re.findall(r"[a-z]+(?:'[a-z]+)?", (message or "").lower())
+    short = len(words) <= FOLLOW_UP_MAX_WORDS
     return bool(FOLLOW_UP_OPENING.match(message or "")
-                or FOLLOW_UP_BARE.match(message or "")) or (
-        len(words) <= FOLLOW_UP_MAX_WORDS and any(w in FOLLOW_UP_POINTERS for w in words))
+                or FOLLOW_UP_BARE.match(message or "")) or short and (
+        any(w in FOLLOW_UP_POINTERS for w in words)
+        or bool(words) and all(w in FOLLOW_UP_GENERIC for w in words))
 
 
 def contextual_question(messages: Sequence[str]) -> str:

@@ -152,6 +152,7 @@ def test_a_reply_written_from_passages_has_to_state_one_of_their_facts(
     "and express?", "And what about the UK?", "how about for nurses", "what if it's faulty",
     "how much does it cost", "do i get a discount for that?", "is that counted from delivery?",
     "how often?", "How long?", "why not?", "what else?", "when",  # bare: they name nothing
+    "how long should i wait?", "what should I do now?", "when can i expect it",  # generic
 ])
 def test_a_message_that_points_back_is_a_follow_up(message):
     assert is_follow_up(message)
@@ -165,6 +166,7 @@ def test_a_message_that_points_back_is_a_follow_up(message):
     "i bought a kettle last month and it stopped heating when i fill it to the top",
     # small talk, and bare-looking questions that name their topic
     "how are you?", "who are you", "what's up", "how often do you restock", "how long is delivery",
+    "how long should i wait for a refund", "what do you sell",  # a noun or verb names the topic
 ])
 def test_a_message_that_stands_alone_is_no_follow_up(message):
     assert not is_follow_up(message)
