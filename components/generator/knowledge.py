@@ -7,6 +7,7 @@ Each article is one topic, a Markdown file with YAML front matter::
     slug: card-refund-timing
     tags: [refunds, payments]
     last_reviewed: 2026-12-01
+    products: [kettle]    # optional: only in a guide to one product (see below)
     ---
     A one-sentence direct answer.
 
@@ -25,6 +26,10 @@ answer}]}]``) are customer questions written for one section of one article;
 (retrieval.py, "Known questions"), the retrieval encoder's tuning (tuning.py) and the
 built-in model's answers from passages (train.py, ``passage_examples``).
 A file without ``articles:`` (no_answer.yml's written replies) is skipped.
+
+A product guide lists under ``products`` the words customers call its product by
+("blender", "air fryer", "earbud"): a question that names one product is not
+answered from the guide to another (retrieval.py, "Products").
 
 Files whose name starts with ``_`` or that are not ``.md`` are ignored (notes).
 Front matter is parsed by python-frontmatter. Nothing here imports Rasa; the GPT
@@ -59,6 +64,9 @@ class Article:
     last_reviewed: str  # ISO date, YYYY-MM-DD
     body: str  # Markdown without the front matter
     path: str  # the file, relative to the knowledge folder
+    # The words customers call the article's product by, lowercase and singular ("air
+    # fryer"); empty for an article that is not the guide to one product.
+    products: Tuple[str, ...] = ()
 
     @property
     def url(self) -> str:
@@ -75,6 +83,7 @@ class Passage:
     title: str  # the article's title
     heading: str  # the section heading; "" for the opening paragraph
     text: str  # the section's text, one paragraph, Markdown emphasis kept
+    products: Tuple[str, ...] = ()  # the article's ``products``
 
     @property
     def url(self) -> str:
@@ -133,12 +142,19 @@ def parse_article(path: Path, root: Path) -> Article:
     except ValueError as e:
         raise _fail(path, f"last_reviewed {reviewed!r} is not a date",
                     "Use YYYY-MM-DD, e.g. `last_reviewed: 2026-12-01`") from e
+    products = meta.get("products") or []
+    if not isinstance(products, list) or not all(isinstance(p, str) and p.strip()
+                                                 for p in products):
+        raise _fail(path, f"products {products!r} is not a list of product names",
+                    "Use e.g. `products: [blender, aero blender]`, or leave the field out "
+                    "in an article that is not the guide to one product")
     if not post.content.strip():
         raise _fail(path, "the article has no text", "Write the answer below the front matter, "
                     "or delete the file")
     return Article(slug=slug, title=str(meta["title"]).strip(), tags=tuple(tags),
                    last_reviewed=str(reviewed), body=post.content.strip(),
-                   path=str(path.relative_to(root)))
+                   path=str(path.relative_to(root)),
+                   products=tuple(" ".join(p.lower().split()) for p in products))
 
 
 def article_files(folder: Path) -> List[Path]:
@@ -186,7 +202,8 @@ def split_passages(article: Article) -> List[Passage]:
         flat = _flatten(text)
         if flat:
             passages.append(Passage(id=f"{article.slug}#{len(passages)}", slug=article.slug,
-                                    title=article.title, heading=heading.strip(), text=flat))
+                                    title=article.title, heading=heading.strip(), text=flat,
+                                    products=article.products))
     return passages
 
 

@@ -47,6 +47,14 @@ loads the encoder an index was built with. The thresholds (``QUESTION_MATCH``,
 ``answers.AnswerConfig.min_similarity``) are unchanged: docs/benchmarks.md
 ("Retrieval tuning", "Answers") gives the effect.
 
+**Products (2026-12-05).** A product guide lists the words customers call its product
+by (front matter ``products``, knowledge.py). When a question names a product of
+the help center ("my blender lid cracked"), the guides to other products are left
+out of the ranking (``Retriever.named_products``); the articles that are no product
+guide (returns, warranty) stay. Without it, "my blender lid cracked after two
+months, can i get a new one" was answered from the Electric Kettle guide's section
+on its lid. docs/benchmarks.md ("Answers") gives the held-out effect.
+
 The index is a folder: ``passages.json``, ``embeddings.npy`` (float32, (N, 384),
 L2-normalised), the bm25s index, and what the extractive answer reads, embedded
 once at build time instead of on every answer: ``headings.npy`` (float32, (N, 384):
@@ -101,8 +109,21 @@ QUESTION_MATCH = 0.7  # cosine from which a known question counts as the same qu
 QUESTION_MIN_BM25_SHARE = 0.3
 # Part of the GPT policy's training-cache key: raise it when the folder's files change,
 # so that `rasa train` rebuilds an index that an older version wrote.
-INDEX_FORMAT = 3
+INDEX_FORMAT = 4
 WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def product_pattern(names: Sequence[str]) -> Optional[re.Pattern]:
+    """A regex that finds any of the product ``names`` ("air fryer") as whole words in
+    lower-cased text, plural or hyphenated ("air-fryers"); None for no names. The
+    group that matched (``Match.lastgroup``) is ``p<i>``, ``i`` the name's position in
+    ``names``."""
+    if not names:
+        return None
+    gap = r"[\s-]+"  # between the words of a name: "air fryer", "air-fryer"
+    alternatives = [rf"(?P<p{i}>\b{gap.join(map(re.escape, name.split()))}(?:e?s)?\b)"
+                    for i, name in enumerate(names)]
+    return re.compile("|".join(alternatives))
 
 
 @dataclass(frozen=True)
@@ -211,6 +232,8 @@ class Retriever:
         self._sentences_by_row: Dict[int, List[int]] = {}
         for j, (row, _) in enumerate(self.sentences):
             self._sentences_by_row.setdefault(row, []).append(j)
+        self._product_names = sorted({n for p in self.passages for n in p.products})
+        self._products = product_pattern(self._product_names)
 
     @classmethod
     def build(cls, passages: Sequence[Passage], encoder: Encoder,
@@ -269,7 +292,7 @@ class Retriever:
         import bm25s  # noqa: PLC0415 - see build
 
         folder = Path(folder)
-        passages = [Passage(**p) for p in
+        passages = [Passage(**{**p, "products": tuple(p.get("products", ()))}) for p in
                     json.loads((folder / PASSAGES_FILE).read_text(encoding="utf-8"))]
         embeddings = np.load(folder / EMBEDDINGS_FILE)
         for name in (BM25_DIR, HEADINGS_FILE, SENTENCES_FILE, SENTENCE_EMBEDDINGS_FILE,
@@ -314,6 +337,21 @@ class Retriever:
         return {slug: match for slug, match in matches.items()
                 if float(bm25[self._rows_by_slug[slug]].max()) >= floor}
 
+    def named_products(self, query: str) -> frozenset:
+        """The product names (``Passage.products``) that ``query`` names, lower-cased:
+        "My Air-Fryers smell" names {"air fryer"}; empty when it names none."""
+        if self._products is None:
+            return frozenset()
+        return frozenset(self._product_names[int(m.lastgroup[1:])]
+                         for m in self._products.finditer((query or "").lower()))
+
+    def _other_products(self, query: str) -> np.ndarray:
+        """Which passages are guides to a product that ``query`` does not name, when it
+        names one (bool, shape (len(passages),)); all False when it names none."""
+        named = self.named_products(query)
+        return np.array([bool(named and p.products and named.isdisjoint(p.products))
+                         for p in self.passages], dtype=bool)
+
     def _bm25_scores(self, query: str) -> np.ndarray:
         tokens = tokenize(query)
         if not tokens:
@@ -331,7 +369,9 @@ class Retriever:
 
         ``mode``: "hybrid" (RRF of BM25, dense and, where one matches, the known
         questions, each vote times its ``weights`` entry: dense, BM25, known
-        questions), "dense" or "bm25" (one ranker alone, for the benchmark). Empty,
+        questions; without the guides to products other than the one the query
+        names, ``named_products``), "dense" or "bm25" (one ranker alone, for the
+        benchmark). Empty,
         very long and non-Latin questions are answered (possibly with low scores),
         never refused.
 
@@ -361,9 +401,12 @@ class Retriever:
                     order = order[scores[order] > 0]  # no query word / no known question: no vote
                 fused[order] += weight / (RRF_K + 1 + np.arange(len(order)))
             fused += 1e-9 * dense  # equal fused scores: the closer meaning first
+        excluded = (self._other_products(query) if mode == "hybrid"
+                    else np.zeros(len(self.passages), dtype=bool))
         best: List[int] = []
         for i in np.argsort(-fused, kind="stable"):
-            if all(self.passages[j].slug != self.passages[i].slug for j in best):
+            if not excluded[i] and all(self.passages[j].slug != self.passages[i].slug
+                                       for j in best):
                 best.append(int(i))  # an article's best passage stands for it
                 if len(best) == k:
                     break

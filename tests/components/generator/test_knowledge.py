@@ -62,12 +62,25 @@ def test_an_article_is_split_into_its_opening_and_sections(tmp_path):
      r"i\.md: last_reviewed 'soon' is not a date"),
     ("j.md", "---\ntitle: J\nslug: j\ntags: [x]\nlast_reviewed: 2026-12-01\n---\n\n  \n",
      r"j\.md: the article has no text"),
+    ("k.md", GOOD.replace("slug: shipping-costs", "slug: k").replace(
+        "tags:", "products: kettle\ntags:"), r"k\.md: products 'kettle' is not a list"),
+    ("m.md", GOOD.replace("slug: shipping-costs", "slug: m").replace(
+        "tags:", "products: [kettle, '  ']\ntags:"), r"m\.md: products \['kettle', '  '\]"),
 ])
 def test_a_malformed_article_is_an_error_naming_the_file_and_the_fix(tmp_path, name, text,
                                                                      message):
     write(tmp_path, name, text)
     with pytest.raises(KnowledgeError, match=message):
         load_articles(tmp_path)
+
+
+def test_a_product_guide_names_its_product_in_its_passages(tmp_path):
+    write(tmp_path, "kettle-guide.md", GOOD.replace("slug: shipping-costs", "slug: kettle-guide")
+          .replace("tags:", "products: [Kettle, Electric   Kettle]\ntags:"))
+    [article] = load_articles(tmp_path)
+    assert article.products == ("kettle", "electric kettle")  # lower-cased, spaces folded
+    assert {p.products for p in split_passages(article)} == {("kettle", "electric kettle")}
+    assert load_articles(ROOT / "data" / "knowledge")[0].products == ()  # not a product guide
 
 
 def test_a_duplicate_slug_names_both_files(tmp_path):

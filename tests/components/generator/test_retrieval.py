@@ -259,3 +259,51 @@ def test_a_known_question_about_another_product_does_not_vote(encoder, monkeypat
     assert index.search(question, k=1)[0].passage.slug == "skillet-care"
     # the known question itself still votes for its article
     assert index.search("is the skillet dishwasher safe", k=1)[0].question >= QUESTION_MATCH
+
+
+GUIDES = [
+    Passage("kettle-guide#1", "kettle-guide", "Electric Kettle guide", "Kettle lid",
+            "If the kettle lid cracks or pops open, contact support for a replacement lid.",
+            products=("kettle",)),
+    Passage("blender-guide#0", "blender-guide", "Aero Blender guide", "",
+            "Wash the blender jar in warm soapy water.", products=("blender", "aero blender")),
+    Passage("fryer-guide#0", "fryer-guide", "Air Fryer guide", "",
+            "Shake the basket halfway through.", products=("air fryer",)),
+    Passage("faulty-item#0", "faulty-item", "A faulty item after 30 days", "",
+            "A part that cracks within the warranty is replaced free of charge."),
+]
+
+
+@pytest.fixture(scope="module")
+def guides(encoder):
+    return Retriever.build(GUIDES, encoder)
+
+
+@pytest.mark.parametrize("question,named", [
+    ("my blender lid cracked", {"blender"}),
+    ("My Aero Blender and my AIR-FRYERS", {"aero blender", "air fryer"}),
+    ("do the blenders come in red", {"blender"}),
+    ("the lid cracked", set()),
+    ("a blendered soup", set()),  # whole words only
+])
+def test_named_products_are_whole_words_plural_or_hyphenated(guides, question, named):
+    assert guides.named_products(question) == named
+
+
+def test_a_question_naming_a_product_skips_the_guides_to_other_products(guides):
+    question = "my blender lid cracked after two months, can i get a new one"
+    # Ranked by meaning and words alone, the kettle guide's lid section comes first.
+    assert guides.search(question, k=1, mode="dense")[0].passage.slug == "kettle-guide"
+    slugs = [h.passage.slug for h in guides.search(question, k=4)]
+    assert "kettle-guide" not in slugs and "fryer-guide" not in slugs
+    assert set(slugs) == {"blender-guide", "faulty-item"}  # no product guide: kept
+    # A question that names no product is ranked over every guide.
+    assert guides.search("my lid cracked, can i get a new one", k=1)[0].passage.slug \
+        == "kettle-guide"
+
+
+def test_products_survive_save_and_load(guides, encoder, tmp_path):
+    guides.save(tmp_path / "index")
+    loaded = Retriever.load(tmp_path / "index", encoder)
+    assert loaded.passages == GUIDES
+    assert loaded.named_products("an aero blender") == {"aero blender"}
