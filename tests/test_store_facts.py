@@ -48,6 +48,8 @@ FACTS = [
     ("return window", f"{RETURN_WINDOW_DAYS} days", [], ["return-policy"]),
     ("refund time", REFUND_DAYS, [], ["refund-to-original-payment-method", "card-refund-timing"]),
     ("dispatch", f"{SHIP_WITHIN_BUSINESS_DAYS} business days", [], ["order-processing-time"]),
+    ("pending authorisation drops off", "3-5 business days", ["utter_payment_problem"],
+     ["double-charge-pending-authorisation"]),
     ("support e-mail", "support@kestrelhome.example", ["utter_contact_info"],
      ["contact-and-support-hours"]),
     ("support phone", "+1 555 0100", ["utter_contact_info"], ["contact-and-support-hours"]),

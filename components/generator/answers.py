@@ -215,10 +215,21 @@ def contextual_question(messages: Sequence[str]) -> str:
 
 
 def retrieve(retriever: Optional[Retriever], question: str, config: AnswerConfig) -> List[Hit]:
-    """The relevant passages for ``question``, best first ([] without a help center)."""
+    """The relevant passages for ``question``, best first ([] without a help center).
+
+    When none is relevant and the question names a product, it is searched again
+    with the product's name replaced by "item" (``Retriever.without_products``): a
+    product's name draws a question about a policy towards the product's guide, so
+    "can i pay for the mixer in instalments" reached no article above the
+    threshold, and "can i pay for the item in instalments" the instalments one.
+    """
     if retriever is None:
         return []
-    return retriever.relevant(question, config.top_k, config.min_similarity)
+    hits = retriever.relevant(question, config.top_k, config.min_similarity)
+    if not hits and retriever.named_products(question):
+        hits = retriever.relevant(retriever.without_products(question), config.top_k,
+                                  config.min_similarity)
+    return hits
 
 
 CITATION_LABEL = "Source: "  # starts the citation line, on its own line after the answer

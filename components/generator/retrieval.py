@@ -110,6 +110,7 @@ QUESTION_MIN_BM25_SHARE = 0.3
 # Part of the GPT policy's training-cache key: raise it when the folder's files change,
 # so that `rasa train` rebuilds an index that an older version wrote.
 INDEX_FORMAT = 4
+GENERIC_PRODUCT = "item"  # what ``Retriever.without_products`` puts for a product's name
 WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -344,6 +345,13 @@ class Retriever:
             return frozenset()
         return frozenset(self._product_names[int(m.lastgroup[1:])]
                          for m in self._products.finditer((query or "").lower()))
+
+    def without_products(self, query: str) -> str:
+        """``query`` lower-cased, with each product it names replaced by ``GENERIC_PRODUCT``:
+        "can i pay for the Stand Mixer in instalments" -> "can i pay for the item in
+        instalments" (see ``answers.retrieve``)."""
+        text = (query or "").lower()
+        return self._products.sub(GENERIC_PRODUCT, text) if self._products else text
 
     def _other_products(self, query: str) -> np.ndarray:
         """Which passages are guides to a product that ``query`` does not name, when it

@@ -268,3 +268,42 @@ def test_min_suggest_similarity_is_a_cosine():
     with pytest.raises(ValueError, match="min_suggest_similarity is a cosine similarity in "
                                          r"\[-1, 1\], got 1.5; set it to min_similarity"):
         AnswerConfig(min_suggest_similarity=1.5)
+
+
+# A product's name draws a policy question towards the product's guide.
+SHOP = [
+    Passage("mixer-guide#0", "mixer-guide", "Stand Mixer set-up and cleaning", "",
+            "Wash the Stand Mixer bowl by hand and wipe the base with a damp cloth.",
+            products=("mixer", "stand mixer")),
+    Passage("instalments#0", "instalments", "Pay later and instalments", "",
+            "Kestrel Home doesn't offer instalment plans or pay later services."),
+]
+
+
+@pytest.fixture(scope="module")
+def shop_index():
+    from components.generator.retrieval import Retriever, minilm_encoder
+
+    return Retriever.build(SHOP, minilm_encoder())
+
+
+def test_a_question_naming_a_product_is_asked_again_about_the_item(shop_index):
+    from components.generator.answers import retrieve
+
+    question = "can i pay for the Stand Mixer in instalments"
+    assert shop_index.without_products(question) == "can i pay for the item in instalments"
+
+    def instalments_cosine(text):
+        return next(h.dense for h in shop_index.search(text, 2) if h.passage.slug == "instalments")
+
+    named = instalments_cosine(question)
+    generic = instalments_cosine(shop_index.without_products(question))
+    assert generic > named  # the product's name pulled the question away
+    between = AnswerConfig(min_similarity=(named + generic) / 2)
+    assert [h.passage.slug for h in retrieve(shop_index, question, between)] == ["instalments"]
+    # Above both, nothing is relevant either way; a question that names no product is
+    # searched once, as it is.
+    assert retrieve(shop_index, question, AnswerConfig(min_similarity=generic + 0.01)) == []
+    unnamed = "can i pay for the thing in instalments"
+    assert shop_index.named_products(unnamed) == set()
+    assert retrieve(shop_index, unnamed, AnswerConfig(min_similarity=1.0)) == []
