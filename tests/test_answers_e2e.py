@@ -187,3 +187,25 @@ async def test_frustration_and_small_talk_get_the_teams_written_reply(agent):
             wrong.append(f"{message!r}: source {meta['sources']}")
     assert not wrong, "\n".join(wrong)
     assert answered >= len(WRITTEN) - 1, f"only {answered} reached the written replies"
+
+
+# (question, the article that answers it, words the answer must hold): a question that
+# names a product, through NLU, the policies and the NLG. Its device "won't charge" is
+# no payment problem; another product's guide never answers it (the kettle guide's lid
+# section did); a policy question is not lost to the product's name.
+PRODUCT_QUESTIONS = [
+    ("the speaker isn't charging when i plug it in", "bluetooth-speaker-guide", "USB-C cable"),
+    ("my blender lid cracked after two months, can i get a new one",
+     "faulty-item-after-30-days", "2-year warranty"),
+    ("can i pay for the mixer in instalments", "pay-later-and-instalments",
+     "doesn't offer instalment plans"),
+]
+
+
+@pytest.mark.parametrize("question,slug,words", PRODUCT_QUESTIONS)
+async def test_a_question_naming_a_product_is_answered_from_its_own_article(agent, question,
+                                                                             slug, words):
+    text, meta = await answer(agent, question)
+    assert meta is not None and meta["mode"] == "extractive", text  # not a scripted flow
+    assert {s["slug"] for s in meta["sources"]} == {slug}, (meta["sources"], text)
+    assert words in text and f"{HELP_CENTER_URL}/{slug}" in text, text
