@@ -357,7 +357,9 @@ class Retriever:
         """Which passages are guides to a product that ``query`` does not name, when it
         names one (bool, shape (len(passages),)); all False when it names none."""
         named = self.named_products(query)
-        return np.array([bool(named and p.products and named.isdisjoint(p.products))
+        if not named:
+            return np.zeros(len(self.passages), dtype=bool)
+        return np.array([bool(p.products) and named.isdisjoint(p.products)
                          for p in self.passages], dtype=bool)
 
     def _bm25_scores(self, query: str) -> np.ndarray:
