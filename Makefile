@@ -30,7 +30,7 @@ export SLACK_DEDUPE_URL ?=
 
 .PHONY: help chat install db train actions shell serve console webchat help-pages scale-out test test-fast lint validate audit audit-online clean \
         export review dataset finetune evaluate promote rollback analytics bench bench-train \
-        bench-generator bench-feedback bench-nlu bench-oos bench-nlu-cost bench-heldout bench-throughput bench-load bench-threads bench-answers bench-follow-ups bench-short-questions bench-retrieval \
+        bench-generator bench-feedback bench-nlu bench-oos bench-nlu-cost bench-heldout bench-throughput bench-load bench-threads bench-answers bench-answer-seeds bench-follow-ups bench-short-questions bench-retrieval \
         bench-grounding bench-replies bench-passages bench-server bench-lora
 
 help:  ## list the targets
@@ -104,7 +104,7 @@ rollback: install  ## make the previous generator current again
 analytics: install  ## summary table and plot of the tracker store
 	$(FEEDBACK) analytics
 
-bench: bench-train bench-nlu bench-oos bench-nlu-cost bench-heldout bench-retrieval bench-answers bench-follow-ups bench-short-questions bench-grounding bench-replies bench-passages bench-throughput bench-load bench-threads bench-generator bench-feedback bench-console bench-server bench-lora  ## every benchmark: rewrites docs/benchmarks.md and its plots (about 2.5 h on 2 cores)
+bench: bench-train bench-nlu bench-oos bench-nlu-cost bench-heldout bench-retrieval bench-answers bench-answer-seeds bench-follow-ups bench-short-questions bench-grounding bench-replies bench-passages bench-throughput bench-load bench-threads bench-generator bench-feedback bench-console bench-server bench-lora  ## every benchmark: rewrites docs/benchmarks.md and its plots (about 2.5 h on 2 cores)
 
 bench-train: install  ## rasa train per component, archive size, unchanged retrain, cold start -> docs/benchmarks.md
 	$(BIN)/python bench/train_cost.py --report docs/benchmarks.md
@@ -123,6 +123,9 @@ bench-heldout: install $(MODEL)  ## the trained project on held-out messages: ri
 
 bench-answers: install $(MODEL)  ## open-ended questions: retrieval hit@k, correct and sourced answers, vs the ungrounded generator
 	$(BIN)/python bench/answers.py --model $(MODEL) --report docs/benchmarks.md
+
+bench-answer-seeds: install  ## held-out correct answers by the retrieval tuning's seed: the noise a data change has to beat (about 8 min)
+	$(BIN)/python bench/answer_seeds.py --report docs/benchmarks.md
 
 bench-follow-ups: install $(MODEL)  ## two-turn conversations: a follow-up ("and express?") searched alone vs with the messages before it
 	$(BIN)/python bench/follow_ups.py --model $(MODEL) --report docs/benchmarks.md

@@ -192,11 +192,16 @@ async def test_frustration_and_small_talk_get_the_teams_written_reply(agent):
 # (question, the article that answers it, words the answer must hold): a question that
 # names a product, through NLU, the policies and the NLG. Its device "won't charge" is
 # no payment problem; another product's guide never answers it (the kettle guide's lid
-# section did); a policy question is not lost to the product's name.
+# section did); a policy question is not lost to the product's name; a question about
+# a part of a product reaches that product's guide or the spare-parts article.
 PRODUCT_QUESTIONS = [
     ("the speaker isn't charging when i plug it in", "bluetooth-speaker-guide", "USB-C cable"),
-    ("my blender lid cracked after two months, can i get a new one",
+    ("the lid on my blender split after a few weeks of normal use",
      "faulty-item-after-30-days", "2-year warranty"),
+    ("is the blender jar safe in the dishwasher", "aero-blender-guide",
+     "dishwasher safe on the top rack"),
+    ("where do i order a replacement basket for the air fryer", "spare-parts",
+     "can send replacement parts"),
     ("can i pay for the mixer in instalments", "pay-later-and-instalments",
      "doesn't offer instalment plans"),
 ]

@@ -222,13 +222,16 @@ def retrieve(retriever: Optional[Retriever], question: str, config: AnswerConfig
     product's name draws a question about a policy towards the product's guide, so
     "can i pay for the mixer in instalments" reached no article above the
     threshold, and "can i pay for the item in instalments" the instalments one.
+    The second search still leaves out the guides to other products: "my blender
+    lid cracked" asked about "my item lid" must not reach the kettle guide's lid.
     """
     if retriever is None:
         return []
     hits = retriever.relevant(question, config.top_k, config.min_similarity)
-    if not hits and retriever.named_products(question):
+    named = retriever.named_products(question)
+    if not hits and named:
         hits = retriever.relevant(retriever.without_products(question), config.top_k,
-                                  config.min_similarity)
+                                  config.min_similarity, products=named)
     return hits
 
 

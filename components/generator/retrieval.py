@@ -353,10 +353,9 @@ class Retriever:
         text = (query or "").lower()
         return self._products.sub(GENERIC_PRODUCT, text) if self._products else text
 
-    def _other_products(self, query: str) -> np.ndarray:
-        """Which passages are guides to a product that ``query`` does not name, when it
-        names one (bool, shape (len(passages),)); all False when it names none."""
-        named = self.named_products(query)
+    def _other_products(self, named: frozenset) -> np.ndarray:
+        """Which passages are guides to a product not in ``named`` (bool, shape
+        (len(passages),)); all False when ``named`` is empty."""
         if not named:
             return np.zeros(len(self.passages), dtype=bool)
         return np.array([bool(p.products) and named.isdisjoint(p.products)
@@ -369,7 +368,8 @@ class Retriever:
         return np.asarray(self.bm25.get_scores(tokens), dtype=np.float32)
 
     def search(self, query: str, k: int = 3, mode: str = "hybrid",
-               weights: Tuple[float, float, float] = RANKER_WEIGHTS) -> List[Hit]:
+               weights: Tuple[float, float, float] = RANKER_WEIGHTS,
+               products: Optional[frozenset] = None) -> List[Hit]:
         """The ``k`` best passages for ``query``, best first, each from another article.
 
         Collapsed by article: a second passage of an article already in the list is
@@ -380,8 +380,8 @@ class Retriever:
         ``mode``: "hybrid" (RRF of BM25, dense and, where one matches, the known
         questions, each vote times its ``weights`` entry: dense, BM25, known
         questions; without the guides to products other than the one the query
-        names, ``named_products``), "dense" or "bm25" (one ranker alone, for the
-        benchmark). Empty,
+        names, ``named_products``, or those ``products`` names when given), "dense" or
+        "bm25" (one ranker alone, for the benchmark). Empty,
         very long and non-Latin questions are answered (possibly with low scores),
         never refused.
 
@@ -411,7 +411,9 @@ class Retriever:
                     order = order[scores[order] > 0]  # no query word / no known question: no vote
                 fused[order] += weight / (RRF_K + 1 + np.arange(len(order)))
             fused += 1e-9 * dense  # equal fused scores: the closer meaning first
-        excluded = (self._other_products(query) if mode == "hybrid"
+        if products is None:
+            products = self.named_products(query)
+        excluded = (self._other_products(products) if mode == "hybrid"
                     else np.zeros(len(self.passages), dtype=bool))
         best: List[int] = []
         for i in np.argsort(-fused, kind="stable"):
@@ -447,10 +449,13 @@ class Retriever:
         """
         return np.asarray(self.encoder([(query or "")[:MAX_QUERY_CHARS]]), dtype=np.float32)[0]
 
-    def relevant(self, query: str, k: int, min_similarity: float) -> List[Hit]:
-        """``search``, keeping the hits whose cosine similarity reaches ``min_similarity``
-        and those whose article has a known question that matches (``Hit.question``)."""
-        return [h for h in self.search(query, k) if h.dense >= min_similarity or h.question]
+    def relevant(self, query: str, k: int, min_similarity: float,
+                 products: Optional[frozenset] = None) -> List[Hit]:
+        """``search`` (``products`` as there), keeping the hits whose cosine similarity
+        reaches ``min_similarity`` and those whose article has a known question that
+        matches (``Hit.question``)."""
+        return [h for h in self.search(query, k, products=products)
+                if h.dense >= min_similarity or h.question]
 
 
 class CachedEncoder:

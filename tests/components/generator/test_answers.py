@@ -307,3 +307,28 @@ def test_a_question_naming_a_product_is_asked_again_about_the_item(shop_index):
     unnamed = "can i pay for the thing in instalments"
     assert shop_index.named_products(unnamed) == set()
     assert retrieve(shop_index, unnamed, AnswerConfig(min_similarity=1.0)) == []
+
+
+LIDS = [
+    Passage("kettle-guide#1", "kettle-guide", "Electric Kettle guide", "Kettle lid",
+            "If the kettle lid cracks, contact support for a new lid.", products=("kettle",)),
+    Passage("blender-guide#0", "blender-guide", "Aero Blender guide", "",
+            "Wash the blender jar in warm soapy water.", products=("blender",)),
+]
+
+
+def test_the_second_search_still_skips_the_guides_to_other_products():
+    from components.generator.answers import retrieve
+    from components.generator.retrieval import Retriever, minilm_encoder
+
+    index = Retriever.build(LIDS, minilm_encoder())
+    question = "my blender lid cracked, can i get a new one"
+    generic = index.without_products(question)
+    kettle = next(h for h in index.search(generic, 2) if h.passage.slug == "kettle-guide")
+    # Above what the question itself reaches, below what "my item lid" reaches in the
+    # kettle guide: only the second search could find it, and it is not the blender's.
+    config = AnswerConfig(min_similarity=kettle.dense - 0.01)
+    assert index.relevant(question, 2, config.min_similarity) == []
+    assert [h.passage.slug for h in index.relevant(generic, 2, config.min_similarity)] \
+        == ["kettle-guide"]
+    assert retrieve(index, question, config) == []
