@@ -204,6 +204,10 @@ PRODUCT_QUESTIONS = [
      "can send replacement parts"),
     ("can i pay for the mixer in instalments", "pay-later-and-instalments",
      "doesn't offer instalment plans"),
+    ("the robot vacuum keeps getting stuck under the couch", "robot-vacuum-guide",
+     "block the gap"),
+    ("my new air fryer came out of the box with a dent", "damaged-or-wet-box",
+     "counts as faulty"),
 ]
 
 
