@@ -13,7 +13,8 @@ The rating is the ``rating`` entity normalised to "helpful" / "not_helpful"
 (synonyms such as "good" or "useless" are accepted); without the entity, affirm
 means helpful and deny not helpful. A found reply is recorded as the
 ``reply_rating`` slot (see `rating_record`) and thanked for; anything else gets
-``utter_rating_unknown``, a logged warning and no slot. A reply may be rated
+``utter_rating_unknown``, a logged warning and no slot, except typed praise with no
+answer before it, which gets ``utter_praise_thanks`` (see `kind_words`). A reply may be rated
 again: every rating is its own SlotSet event, and the latest one wins.
 
 The intent, action, slot, rating and metadata names are shared with components/
@@ -28,7 +29,8 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from shared_names import GENERATION_KEY, HELPFUL, NOT_HELPFUL, RATE_ACTION, RATING_SLOT
+from shared_names import (GENERATION_KEY, HELPFUL, NOT_HELPFUL, RATE_ACTION, RATE_INTENT,
+                          RATING_SLOT)
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +108,15 @@ def requested_rating(message: Dict[Text, Any]) -> Optional[str]:
     return INTENT_RATINGS.get(intent)
 
 
+def kind_words(message: Dict[Text, Any], reply_id: Optional[Text], rating: Optional[str]) -> bool:
+    """Whether ``message`` is typed praise (intent rate_reply, rating helpful, no button's
+    reply_id): with no answer to attach it to, it is thanked for, not apologised for
+    ("you're actually really helpful" as a first message got utter_rating_unknown's
+    apology until 2026-12-06)."""
+    intent = (message.get("intent") or {}).get("name")
+    return reply_id is None and rating == HELPFUL and intent == RATE_INTENT
+
+
 def rating_record(
     generation: Dict[Text, Any], rating: str, rated_at: Optional[float] = None
 ) -> Dict[Text, Any]:
@@ -156,7 +167,10 @@ class ActionRateReply(Action):
                 entity_value(message, "rating"),
                 (message.get("intent") or {}).get("name"),
             )
-            dispatcher.utter_message(response="utter_rating_unknown")
+            if kind_words(message, reply_id, rating):
+                dispatcher.utter_message(response="utter_praise_thanks")
+            else:
+                dispatcher.utter_message(response="utter_rating_unknown")
             return []
         dispatcher.utter_message(response="utter_rating_thanks")
         return [SlotSet(RATING_SLOT, rating_record(generation, rating))]

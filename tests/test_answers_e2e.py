@@ -196,8 +196,11 @@ async def test_frustration_and_small_talk_get_the_teams_written_reply(agent):
 # a part of a product reaches that product's guide or the spare-parts article.
 PRODUCT_QUESTIONS = [
     ("the speaker isn't charging when i plug it in", "bluetooth-speaker-guide", "USB-C cable"),
-    ("the lid on my blender split after a few weeks of normal use",
-     "faulty-item-after-30-days", "2-year warranty"),
+    # The blender's own guide answers since it has a section on a leaking jar
+    # (2026-12-06): a part that fails in normal use "counts as faulty", returned within
+    # 30 days or claimed under the two-year warranty.
+    ("the lid on my blender split after a few weeks of normal use", "aero-blender-guide",
+     "two-year warranty"),
     ("is the blender jar safe in the dishwasher", "aero-blender-guide",
      "dishwasher safe on the top rack"),
     ("where do i order a replacement basket for the air fryer", "spare-parts",
@@ -208,6 +211,11 @@ PRODUCT_QUESTIONS = [
      "block the gap"),
     ("my new air fryer came out of the box with a dent", "damaged-or-wet-box",
      "counts as faulty"),
+    ("is the cast iron skillet safe to put in the oven", "cast-iron-skillet-care",
+     "oven safe"),
+    ("my earbuds went through the washing machine, are they covered",
+     "headphones-earbuds-guide", "accidental damage"),
+    ("the blender jar leaks from the bottom", "aero-blender-guide", "rubber seal"),
 ]
 
 

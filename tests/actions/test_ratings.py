@@ -19,6 +19,8 @@ MODEL = "kestrel-gpt-6356fff65757"
 # What the customer reads (domain.yml): utter_rating_thanks has two variations.
 THANKS = {"Thanks for the feedback, it helps us improve.",
           "Thanks for rating that answer, it helps us get better."}
+PRAISE_THANKS = {"Thank you, that's kind of you! What can I help you with?",
+                 "That's nice to hear, thank you! Is there anything I can help with?"}
 UNKNOWN = ("Sorry, I couldn't find the answer you rated, so nothing was recorded. Just keep "
            "asking, I'm happy to help.")
 
@@ -143,6 +145,29 @@ def test_text_rating_needs_a_generated_reply_just_before(make_tracker, run_actio
         assert rate(run_action, make_tracker, events, "yes", intent="affirm") == []
     assert responses(dispatcher) == ["utter_rating_unknown"]
     assert any("not a generated reply" in r.getMessage() for r in caplog.records)
+
+
+def test_typed_praise_with_no_answer_before_it_is_thanked_for(make_tracker, run_action,
+                                                              dispatcher, said):
+    # "you're actually really helpful" as a first message got the apology of
+    # utter_rating_unknown in the running bot (2026-12-06).
+    praise = [{"entity": "rating", "value": "really helpful"}]
+    assert rate(run_action, make_tracker, [], "you're actually really helpful",
+                entities=praise) == []
+    assert responses(dispatcher) == ["utter_praise_thanks"]
+    assert said(dispatcher)[0] in PRAISE_THANKS
+
+
+@pytest.mark.parametrize("text, intent, entities", [
+    ("that was useless", "rate_reply", [{"entity": "rating", "value": "useless"}]),  # not praise
+    ("yes", "affirm", None),  # a yes is not praise
+    ('/rate_reply{"rating": "helpful", "reply_id": "deadbeefdeadbeef"}', "rate_reply",
+     button("helpful", "deadbeefdeadbeef")),  # a button names a reply that isn't there
+])
+def test_only_typed_praise_skips_the_apology(make_tracker, run_action, dispatcher, text,
+                                             intent, entities):
+    assert rate(run_action, make_tracker, [], text, intent=intent, entities=entities) == []
+    assert responses(dispatcher) == ["utter_rating_unknown"]
 
 
 def test_malformed_rating_records_nothing(make_tracker, run_action, dispatcher, caplog):
