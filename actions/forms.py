@@ -10,12 +10,19 @@ submitting actions, which explain why they cannot act.
 Each ``validate_<slot>`` method returns a dict of slot values; None re-asks the slot.
 What they say are responses in domain.yml (``utter_order_id_hint``, ``utter_email_hint``,
 ...), sent with the variables they use.
+
+A question with a scripted answer asked in the middle of a form ("actually, what are
+your opening hours?") reaches validation as the requested slot's free text, because
+the slot's ``from_text`` mapping takes any message. `ScriptedQuestionMixin` answers it
+with its response and asks for the slot again, instead of calling the question a
+malformed order number or keeping it as a return reason.
 """
 
 import logging
-from typing import Any, Dict, Optional, Text
+from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Tracker
+from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
@@ -37,6 +44,38 @@ def _owner_email(order_id: str) -> Optional[str]:
     with session_scope() as session:
         order = find_order(session, order_id)
         return order.customer.email.lower() if order is not None else None
+
+
+# Intents answered by a scripted response named after them (``utter_<intent>``, the
+# one-shot rules of data/rules/faq.yml) that a customer may ask while a form waits for a
+# slot. Greetings and goodbyes are left out: "bye" in the middle of a form is not a
+# question to answer and then carry on after.
+SCRIPTED_QUESTIONS = frozenset({"help", "payment_problem", "reset_password", "opening_hours",
+                                "contact_info", "shipping_costs"})
+
+
+def scripted_answer(tracker: Tracker) -> Optional[str]:
+    """The response (``utter_<intent>``) that answers the latest message, when its
+    intent is one of `SCRIPTED_QUESTIONS`; None otherwise."""
+    intent = (tracker.latest_message.get("intent") or {}).get("name")
+    return f"utter_{intent}" if intent in SCRIPTED_QUESTIONS else None
+
+
+class ScriptedQuestionMixin:
+    """Answers a scripted question asked inside a form and re-asks the slot.
+
+    The slots the message filled are cleared unvalidated, entity or not ("what are
+    your hours, my order is KC-10423" asks again for the order number): the
+    customer's next message is read as the answer to the form's question.
+    """
+
+    async def get_validation_events(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                    domain: DomainDict) -> List[EventType]:
+        response = scripted_answer(tracker)
+        if response is None:
+            return await super().get_validation_events(dispatcher, tracker, domain)
+        dispatcher.utter_message(response=response)
+        return [SlotSet(slot, None) for slot in tracker.slots_to_validate()]
 
 
 class OrderVerificationMixin:
@@ -112,21 +151,24 @@ class OrderVerificationMixin:
         return {"email": email, "verified_email": email}
 
 
-class ValidateOrderLookupForm(OrderVerificationMixin, FormValidationAction):
+class ValidateOrderLookupForm(ScriptedQuestionMixin, OrderVerificationMixin,
+                              FormValidationAction):
     """Validates ``order_lookup_form`` (order_id, email)."""
 
     def name(self) -> Text:
         return "validate_order_lookup_form"
 
 
-class ValidateCancelOrderForm(OrderVerificationMixin, FormValidationAction):
+class ValidateCancelOrderForm(ScriptedQuestionMixin, OrderVerificationMixin,
+                              FormValidationAction):
     """Validates ``cancel_order_form`` (order_id, email, cancel_confirmed)."""
 
     def name(self) -> Text:
         return "validate_cancel_order_form"
 
 
-class ValidateReturnForm(OrderVerificationMixin, FormValidationAction):
+class ValidateReturnForm(ScriptedQuestionMixin, OrderVerificationMixin,
+                         FormValidationAction):
     """Validates ``return_form`` (order_id, email, return_reason)."""
 
     def name(self) -> Text:
@@ -146,7 +188,8 @@ class ValidateReturnForm(OrderVerificationMixin, FormValidationAction):
         return {"return_reason": reason}
 
 
-class ValidateChangeAddressForm(OrderVerificationMixin, FormValidationAction):
+class ValidateChangeAddressForm(ScriptedQuestionMixin, OrderVerificationMixin,
+                                FormValidationAction):
     """Validates ``change_address_form`` (order_id, email, new_address)."""
 
     def name(self) -> Text:
@@ -166,7 +209,7 @@ class ValidateChangeAddressForm(OrderVerificationMixin, FormValidationAction):
         return {"new_address": address}
 
 
-class ValidateHandoffForm(FormValidationAction):
+class ValidateHandoffForm(ScriptedQuestionMixin, FormValidationAction):
     """Validates ``handoff_form`` (email): only that it is well-formed, no order check."""
 
     def name(self) -> Text:

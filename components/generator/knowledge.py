@@ -105,7 +105,7 @@ def parse_article(path: Path, root: Path) -> Article:
     Raises:
         KnowledgeError: on broken or missing front matter, a missing or mistyped
             field, a slug that is not lowercase-hyphenated or does not match the
-            file name, or an empty body.
+            file name, an empty body, or two sections with the same heading.
     """
     import frontmatter  # noqa: PLC0415 - only `rasa train` and the tools read articles
     import yaml  # noqa: PLC0415 - the parser frontmatter uses; its error type
@@ -151,6 +151,12 @@ def parse_article(path: Path, root: Path) -> Article:
     if not post.content.strip():
         raise _fail(path, "the article has no text", "Write the answer below the front matter, "
                     "or delete the file")
+    headings = HEADING.findall(post.content)
+    repeated = sorted({h for h in headings if headings.count(h) > 1})
+    if repeated:
+        raise _fail(path, f"the section heading(s) {repeated} appear more than once",
+                    "Give each `## ` section a heading of its own or merge the sections: a "
+                    "known question (data/grounded) names its section by the heading")
     return Article(slug=slug, title=str(meta["title"]).strip(), tags=tuple(tags),
                    last_reviewed=str(reviewed), body=post.content.strip(),
                    path=str(path.relative_to(root)),

@@ -213,3 +213,36 @@ def test_database_trouble_reasks_politely(broken_store, make_tracker, dispatcher
     assert said(dispatcher) == [DB_DOWN]
     assert any(record.levelname == "ERROR" for record in caplog.records)
 
+
+
+@pytest.mark.parametrize(
+    "form_class, form_name, required",
+    ORDER_FORMS + [(ValidateHandoffForm, "handoff_form", ["email"])],
+)
+def test_a_scripted_question_inside_a_form_is_answered_and_the_slot_asked_again(
+    store, make_tracker, dispatcher, said, form_class, form_name, required
+):
+    question = "actually never mind, what are your opening hours"
+    slot = required[0]  # the from_text mapping took the question as the first slot
+    tracker = make_tracker(slots={slot: question}, events=slot_events(**{slot: question}),
+                           text=question, intent="opening_hours", active_loop=form_name)
+    slots = run_form(form_class, form_name, required, dispatcher, tracker)
+    assert slots == {slot: None}  # unfilled: the form asks for it again
+    (answer,) = said(dispatcher, tracker)  # one of utter_opening_hours' variations
+    assert "Monday-Friday 8:00-20:00 and Saturday 9:00-17:00 Eastern Time" in answer
+    assert "order number" not in answer
+
+
+@pytest.mark.parametrize("intent, kept", [("contact_info", None), ("inform", "how do I reach you")])
+def test_a_return_reason_is_kept_unless_it_is_a_scripted_question(
+    store, make_tracker, dispatcher, said, intent, kept
+):
+    known = {"order_id": "KC-10423", "email": "jane.doe@example.com",
+             "verified_email": "jane.doe@example.com"}
+    tracker = make_tracker(slots={**known, "return_reason": "how do I reach you"},
+                           events=slot_events(return_reason="how do I reach you"),
+                           text="how do I reach you", intent=intent, active_loop="return_form")
+    slots = run_form(ValidateReturnForm, "return_form", ["order_id", "email", "return_reason"],
+                     dispatcher, tracker)
+    assert slots["return_reason"] == kept
+    assert ("support@kestrelhome.example" in " ".join(said(dispatcher, tracker))) == (kept is None)

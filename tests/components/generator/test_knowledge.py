@@ -66,6 +66,8 @@ def test_an_article_is_split_into_its_opening_and_sections(tmp_path):
         "tags:", "products: kettle\ntags:"), r"k\.md: products 'kettle' is not a list"),
     ("m.md", GOOD.replace("slug: shipping-costs", "slug: m").replace(
         "tags:", "products: [kettle, '  ']\ntags:"), r"m\.md: products \['kettle', '  '\]"),
+    ("n.md", GOOD.replace("slug: shipping-costs", "slug: n") + "\n## Express shipping\nAgain.\n",
+     r"n\.md: the section heading\(s\) \['Express shipping'\] appear more than once"),
 ])
 def test_a_malformed_article_is_an_error_naming_the_file_and_the_fix(tmp_path, name, text,
                                                                      message):
