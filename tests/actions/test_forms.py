@@ -214,7 +214,6 @@ def test_database_trouble_reasks_politely(broken_store, make_tracker, dispatcher
     assert any(record.levelname == "ERROR" for record in caplog.records)
 
 
-
 @pytest.mark.parametrize(
     "form_class, form_name, required",
     ORDER_FORMS + [(ValidateHandoffForm, "handoff_form", ["email"])],
