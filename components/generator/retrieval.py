@@ -27,7 +27,8 @@ article whose closest known question reaches ``QUESTION_MATCH`` (cosine 0.7) get
 third RRF vote, ranked by that similarity. Only a close paraphrase votes, so a
 question no known question resembles is ranked by BM25 and the dense passage
 embedding alone. Such a match also lets the hit pass the relevance threshold, and
-the extractive answer prefers the matched question's section (``Hit.section``).
+the extractive answer prefers the sections of the matched questions
+(``Retriever.section_matches``).
 A match does not count when its article shares few of the query's words
 (``QUESTION_MIN_BM25_SHARE``): a known question about another product is another question.
 On the held-out questions (bench/answers.py) article hit@1 went from 80.9% to
@@ -322,6 +323,23 @@ class Retriever:
             q = self.questions[j]
             if similarity[j] > matches.get(q.slug, (-1.0, ""))[0]:
                 matches[q.slug] = (float(similarity[j]), q.section)
+        return matches
+
+    def section_matches(self, vector: np.ndarray, slug: str) -> Dict[str, float]:
+        """Per section (heading; "" for the opening paragraph) of the article ``slug``,
+        the cosine of its closest known question when it reaches ``QUESTION_MATCH``.
+
+        ``vector``: the question's embedding, float32, shape (dim,). Sections with no
+        such known question are left out; so is every section without known questions.
+        """
+        matches: Dict[str, float] = {}
+        if not self.questions:
+            return matches
+        similarity = self.question_embeddings @ vector  # (len(questions),)
+        for j in np.flatnonzero(similarity >= QUESTION_MATCH):
+            q = self.questions[j]
+            if q.slug == slug:
+                matches[q.section] = max(matches.get(q.section, 0.0), float(similarity[j]))
         return matches
 
     def _lexically_plausible(self, matches: Dict[str, Tuple[float, str]],

@@ -117,17 +117,37 @@ def test_an_article_is_read_in_article_order_and_unknown_slugs_fail(store_index)
 
 
 def test_a_matched_known_questions_section_is_preferred(store_index):
-    """The same hit, without and with a known question of the 'seeing an item' section."""
+    """The same question and hit, in an index without and with a known question of the
+    'seeing an item' section that paraphrases it."""
     from components.generator.answers import extractive
+    from components.generator.knowledge import KnownQuestion
+    from components.generator.retrieval import QUESTION_MATCH, Retriever
 
     question = "do you have a shop I can visit?"
-    plain = Hit(STORES[0], 0.03, 0.5, 1.0)
-    matched = Hit(STORES[0], 0.03, 0.5, 1.0, question=0.8, section="Seeing an item before buying")
-    config = AnswerConfig(max_sentences=1)
-    without, with_match = (split_citation(extractive(question, [h], store_index, config).text)[0]
-                           for h in (plain, matched))
+    known = Retriever.build(STORES, store_index.encoder, [KnownQuestion(
+        "is there a shop I can visit to see things?", "no-stores",
+        "Seeing an item before buying")])
+    matched = known.section_matches(known.query_vector(question), "no-stores")
+    assert list(matched) == ["Seeing an item before buying"] and matched[
+        "Seeing an item before buying"] >= QUESTION_MATCH
+    assert store_index.section_matches(store_index.query_vector(question), "no-stores") == {}
+    best, config = Hit(STORES[0], 0.03, 0.5, 1.0), AnswerConfig(max_sentences=1)
+    without, with_match = (split_citation(extractive(question, [best], index, config).text)[0]
+                           for index in (store_index, known))
     assert without == STORES[0].text  # the opening paragraph wins on its own
     assert with_match in STORES[1].text and with_match != STORES[1].text  # one sentence of it
+
+
+def test_only_the_best_articles_known_questions_count(store_index):
+    """A known question of another article marks none of this one's sections."""
+    from components.generator.knowledge import KnownQuestion
+    from components.generator.retrieval import Retriever
+
+    known = Retriever.build(STORES, store_index.encoder, [KnownQuestion(
+        "is there a shop I can visit to see things?", "shipping-costs", "")])
+    vector = known.query_vector("do you have a shop I can visit?")
+    assert known.section_matches(vector, "no-stores") == {}
+    assert list(known.section_matches(vector, "shipping-costs")) == [""]
 
 
 @pytest.mark.parametrize("reply, needs_fact, mode, reason", [
