@@ -109,6 +109,18 @@ def test_best_sentences_can_open_with_the_best_unless_it_leans_back():
                           best_first=True)[0] == opening[2]  # a long opening names its topic
 
 
+def test_best_sentences_opens_with_the_best_score_and_keeps_its_group_together():
+    sentences = ["A wet box.", "B crackles.", "C crackles loudly."]
+    question = np.array([0.3, 0.9, 0.5])
+    assert best_sentences(question, sentences, np.eye(3), max_sentences=3,
+                          best_first=True) == ["B crackles.", "A wet box.", "C crackles loudly."]
+    assert best_sentences(question, sentences, np.eye(3), max_sentences=3, best_first=True,
+                          groups=[0, 1, 1]) == ["B crackles.", "C crackles loudly.", "A wet box."]
+    # the bonus (a section that matched) decides the opening, not the cosine alone
+    assert best_sentences(np.array([0.9, 0.5, 0.4]), sentences, np.eye(3), max_sentences=3,
+                          best_first=True, bonus=np.array([0.0, 1.0, 0.0]))[0] == "B crackles."
+
+
 def test_best_sentences_leaves_out_a_sentence_whose_sentence_before_is_left_out():
     sentences = ["Reset the bulb.", "Then add the bulb in the app again.",
                  "Keep the wall switch on.", "The bulb is dimmable."]
