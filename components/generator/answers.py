@@ -315,8 +315,9 @@ def extractive(question: str, hits: Sequence[Hit], retriever: Retriever,
     price) while a later section wins retrieval on a shared word; on the held-out
     questions 38 of the 87 wrong answers had the right article but another section.
     Sentences are scored as ``SECTION_WEIGHT`` says and kept in article order, the
-    one closest to the question first (``grounding.best_sentences``'s
-    ``best_first``), except for a how-to question (``HOW_TO``). Each section with
+    one closest to the question first and its section's next to it
+    (``grounding.best_sentences``'s ``best_first`` and ``groups``), except for a
+    how-to question (``HOW_TO``). Each section with
     a known question that matches (``Retriever.section_matches``) gets another
     ``SECTION_WEIGHT`` times that question's cosine, not only the section of the
     article's closest one: on the held-out questions with the right article given,
