@@ -176,9 +176,8 @@ def ceilings(index, questions: List[dict], articles: Dict[str, str], config) -> 
         article = index.article(q["slug"])
         vector = index.query_vector(q["question"])
         row = max(article.rows, key=lambda r: float(index.embeddings[r] @ vector))
-        cosine, section = index.question_matches(vector).get(q["slug"], (0.0, None))
         hit = Hit(index.passages[row], 1.0, float(index.embeddings[row] @ vector), 0.0,
-                  cosine, section)
+                  index.question_matches(vector).get(q["slug"], 0.0))
         text = answers.extractive(q["question"], [hit], index, config).text
         right += correct(text, q["facts"], articles[q["slug"]])
         fit += facts_fit(article.sentences, q["facts"], config.max_sentences, config.max_chars)

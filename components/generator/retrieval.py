@@ -150,7 +150,6 @@ class Hit:
     bm25: float  # BM25 score (0 when no query word occurs in the passage)
     # cosine of the article's closest known question when it reaches QUESTION_MATCH, else 0
     question: float = 0.0
-    section: Optional[str] = None  # that known question's section (None without a match)
 
     def record(self) -> dict:
         """What the tracker stores for a source: id, slug, title, url and scores (rounded)."""
@@ -310,19 +309,20 @@ class Retriever:
                    sentences, np.load(folder / SENTENCE_EMBEDDINGS_FILE), questions,
                    np.load(folder / QUESTION_EMBEDDINGS_FILE))
 
-    def question_matches(self, vector: np.ndarray) -> Dict[str, Tuple[float, str]]:
-        """Per article, its closest known question's (cosine, section) when >= QUESTION_MATCH.
+    def question_matches(self, vector: np.ndarray) -> Dict[str, float]:
+        """Per article (slug), the cosine of its closest known question when it reaches
+        ``QUESTION_MATCH``; articles without one are left out. Which section that
+        question names is ``section_matches``'s to say.
 
         ``vector``: the question's embedding, float32, shape (dim,).
         """
-        matches: Dict[str, Tuple[float, str]] = {}
+        matches: Dict[str, float] = {}
         if not self.questions:
             return matches
         similarity = self.question_embeddings @ vector  # (len(questions),)
         for j in np.flatnonzero(similarity >= QUESTION_MATCH):
-            q = self.questions[j]
-            if similarity[j] > matches.get(q.slug, (-1.0, ""))[0]:
-                matches[q.slug] = (float(similarity[j]), q.section)
+            slug = self.questions[j].slug
+            matches[slug] = max(matches.get(slug, 0.0), float(similarity[j]))
         return matches
 
     def section_matches(self, vector: np.ndarray, slug: str) -> Dict[str, float]:
@@ -342,8 +342,8 @@ class Retriever:
                 matches[q.section] = max(matches.get(q.section, 0.0), float(similarity[j]))
         return matches
 
-    def _lexically_plausible(self, matches: Dict[str, Tuple[float, str]],
-                             bm25: np.ndarray) -> Dict[str, Tuple[float, str]]:
+    def _lexically_plausible(self, matches: Dict[str, float],
+                             bm25: np.ndarray) -> Dict[str, float]:
         """``matches`` (``question_matches``) without those whose article's best BM25
         score is below ``QUESTION_MIN_BM25_SHARE`` of ``bm25.max()``: a known question
         about another product ("the skillet") is not the customer's question ("the
@@ -414,14 +414,14 @@ class Retriever:
         vector = self.query_vector(query)
         dense = self.embeddings @ vector  # (N,)
         bm25 = self._bm25_scores(query)  # (N,)
-        matches: Dict[str, Tuple[float, str]] = {}
+        matches: Dict[str, float] = {}
         if mode == "dense":
             fused = dense.astype(np.float64)
         elif mode == "bm25":
             fused = bm25.astype(np.float64) + 1e-6 * dense  # ties (no shared word) by meaning
         else:
             matches = self._lexically_plausible(self.question_matches(vector), bm25)
-            known = np.array([matches.get(p.slug, (0.0, ""))[0] for p in self.passages])
+            known = np.array([matches.get(p.slug, 0.0) for p in self.passages])
             fused = np.zeros(len(self.passages))
             for weight, scores in zip(weights, (dense, bm25, known)):
                 order = np.argsort(-scores, kind="stable")[:CANDIDATES]
@@ -440,12 +440,8 @@ class Retriever:
                 best.append(int(i))  # an article's best passage stands for it
                 if len(best) == k:
                     break
-        hits = []
-        for i in best:
-            question, section = matches.get(self.passages[i].slug, (0.0, None))
-            hits.append(Hit(self.passages[i], float(fused[i]), float(dense[i]), float(bm25[i]),
-                            question, section))
-        return hits
+        return [Hit(self.passages[i], float(fused[i]), float(dense[i]), float(bm25[i]),
+                    matches.get(self.passages[i].slug, 0.0)) for i in best]
 
     def article(self, slug: str) -> ArticleText:
         """The article ``slug``'s passages and sentences, with their stored embeddings.

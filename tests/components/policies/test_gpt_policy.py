@@ -288,9 +288,12 @@ def test_training_indexes_the_known_questions_and_refuses_an_unknown_section(
     with_questions = {**config, "knowledge": str(help_center), "questions": str(questions)}
     GPTPolicy.create(with_questions, storage, resource, context).train([], DOMAIN)
     with storage.read_from(resource) as path:
-        hit = Retriever.load(path / KNOWLEDGE_DIR, minilm_encoder()).search(
-            "how much does express cost", k=1)[0]
-        assert (hit.passage.slug, hit.section) == ("shipping-costs", "Express")
+        index = Retriever.load(path / KNOWLEDGE_DIR, minilm_encoder())
+        question = "how much does express cost"
+        assert index.search(question, k=1)[0].passage.slug == "shipping-costs"
+        assert index.section_matches(index.query_vector(question), "shipping-costs") == {
+            "Express": pytest.approx(index.question_matches(index.query_vector(question))[
+                "shipping-costs"])}
     questions.write_text(questions.read_text().replace('"Express"', '"Overnight"'))
     with pytest.raises(GPTPolicyConfigError, match=r"help center.*'Overnight'"):
         GPTPolicy.create(with_questions, storage, Resource("p"), context).train([], DOMAIN)
