@@ -108,10 +108,11 @@ def test_the_assistant_answers_through_llama_cpp(trained_model, action_server, l
     endpoints["nlg"]["server"] = {"url": "${LLM_URL}", "model": "${LLM_MODEL}"}
     endpoints["nlg"]["decoding"]["max_time_s"] = 10.0  # one CPU thread for the server
     # The built-in model has 256 positions and the server is started with that context.
-    # The request carries the extractive answer and is not trimmed to the context: with
-    # 3 sentences it came to 259 tokens for this question (llama.cpp: "Requested tokens
-    # (259) exceed context window of 256"), and the refusal left the record without the
-    # server's model. Two sentences of at most 240 characters keep it inside.
+    # The request carries the extractive answer: with 3 sentences it came to 259 tokens
+    # for this question (llama.cpp: "Requested tokens (259) exceed context window of
+    # 256"). A refusal is now sent once more, shorter (server.shorter_messages, tested
+    # in tests/components/generator/test_server.py); two sentences of at most 240
+    # characters keep this test's first request inside, so that it tests the full one.
     endpoints["nlg"]["answers"].update(max_sentences=2, max_chars=240)
     (tmp_path / "endpoints.yml").write_text(yaml.safe_dump(endpoints))
     with rasa_server(trained_model, action_server["url"], tmp_path,

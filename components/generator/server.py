@@ -38,6 +38,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from components.generator.config import GenerationConfig
 from components.generator.generator import Generation
+from components.generator.grounding import split_sentences
 from components.generator.prompt import Turn, build_messages
 
 logger = logging.getLogger(__name__)
@@ -49,6 +50,11 @@ UNAVAILABLE = "server_unavailable"  # the circuit is open: the server failed rep
 UNREACHABLE = "server_unreachable"  # no connection (refused, DNS, reset)
 TIMEOUT = "server_timeout"  # no reply (or no first token) within the budget
 MALFORMED = "server_malformed"  # the body is not the API's JSON
+# The refusals of a request as too long: a prompt past the model's context gets a 400 from
+# llama.cpp ("exceed context window"), vLLM and OpenAI ("maximum context length"), and a
+# 413 from a proxy with a body limit. Such a request is sent once more, shorter
+# (``shorter_messages``).
+TOO_LONG = ("server_http_400", "server_http_413")
 
 
 class ServerError(RuntimeError):
@@ -135,6 +141,32 @@ class ServerConfig:
     def endpoint(self) -> str:
         """The chat-completions URL: ``url`` + ``COMPLETIONS_PATH``."""
         return self.url.rstrip("/") + COMPLETIONS_PATH
+
+
+def shorter_messages(turns: Sequence[Turn], system_prompt: Optional[str],
+                     passages: Sequence[str]) -> List[Dict[str, str]]:
+    """``build_messages`` for a model whose context the full request overflowed.
+
+    Only the last user turn is kept, and only the first passage (the best one:
+    for a help-center answer, the extractive answer's sentences, best first), cut
+    to its header line and its first sentence. What the reply is checked against
+    is not cut (the NLG checks it against all of the hits' passages), so a reply
+    written from less text is held to the same facts. Why retry rather than count
+    tokens: the server's tokenizer is not on this machine (a served model is any
+    model), and a refusal costs one round trip, while a cut on an estimate would
+    cost every long request its context.
+
+    Raises:
+        ValueError: if the conversation does not end with a user turn.
+    """
+    cut = []
+    if passages:
+        header, newline, text = passages[0].partition("\n")
+        if not newline:  # a passage without format_passage's header line
+            header, text = "", header
+        first = (split_sentences(text) or [text])[0]
+        cut = [f"{header}\n{first}" if header else first]
+    return build_messages(turns, 1, system_prompt, cut)
 
 
 def request_body(config: ServerConfig, decoding: GenerationConfig,
@@ -276,7 +308,10 @@ class ServerGenerator:
         """The server's reply to the last user turn of ``turns``.
 
         The request carries ``prompt.build_messages(turns, max_turns,
-        system_prompt, passages)``. Streaming stops reading after
+        system_prompt, passages)``. When the server refuses it as too long
+        (``TOO_LONG``: a prompt past a small model's context), it is sent once
+        more as ``shorter_messages``, within what is left of the time budget;
+        the second refusal is raised. Streaming stops reading after
         ``config.max_time_s`` s and keeps the text so far (``hit_time_budget``);
         without streaming the whole reply has to arrive in that time.
         ``prompt_tokens`` / ``generated_tokens`` are the server's ``usage``
@@ -291,10 +326,20 @@ class ServerGenerator:
         from circuitbreaker import CircuitBreakerError  # noqa: PLC0415 - only with a server
 
         messages = build_messages(turns, max_turns, self.config.system_prompt, passages)
+        shorter = shorter_messages(turns, self.config.system_prompt, passages)
         start = time.perf_counter()
         try:
-            reply, budget_hit = await self._guarded(request_body(self.config, config, messages),
-                                                    config.max_time_s)
+            try:
+                reply, budget_hit = await self._guarded(
+                    request_body(self.config, config, messages), config.max_time_s)
+            except ServerError as e:
+                left_s = config.max_time_s - (time.perf_counter() - start)
+                if e.reason not in TOO_LONG or shorter == messages or left_s <= 0:
+                    raise
+                logger.info("The server refused the request as too long (%s); sending it "
+                            "with the last turn and the best passage's first sentence.", e)
+                reply, budget_hit = await self._guarded(
+                    request_body(self.config, config, shorter), left_s)
         except CircuitBreakerError as e:
             raise ServerError(UNAVAILABLE, str(e)) from e
         elapsed = time.perf_counter() - start

@@ -20,7 +20,7 @@ import json
 import re
 import socket
 import threading
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from aiohttp import web
 
@@ -43,6 +43,9 @@ class FakeServer:
     def __init__(self) -> None:
         self.behaviour = "ok"  # ok | http_500 | http_429 | malformed | slow | stall | claim
         self.delay_s = 3.0  # the slow and stall behaviours wait this long
+        # When set, a request whose messages hold more characters is refused with a 400,
+        # as llama.cpp refuses a prompt past the model's context.
+        self.context_chars: Optional[int] = None
         # A model's pace, for benchmarks: s before the first word, s per further word
         # (each request paced on its own, as a server that batches requests keeps them).
         self.first_token_s = 0.0
@@ -99,6 +102,11 @@ class FakeServer:
         if self.behaviour.startswith("http_"):
             status = int(self.behaviour.split("_")[1])
             return web.json_response({"error": {"message": "busy"}}, status=status)
+        if (self.context_chars is not None
+                and sum(len(m["content"]) for m in body["messages"]) > self.context_chars):
+            return web.json_response({"error": {"code": 400, "type": "exceed_context_size_error",
+                                                 "message": "the request exceeds the context"}},
+                                     status=400)
         if self.behaviour == "malformed":
             return web.Response(text="<html>502 Bad Gateway</html>", status=200)
         if self.behaviour == "slow":

@@ -8,7 +8,7 @@ from components.generator.config import GenerationConfig
 from components.generator.prompt import GROUNDED_INSTRUCTIONS, Turn, format_passage
 from components.generator.server import (
     MALFORMED, TIMEOUT, UNAVAILABLE, UNREACHABLE, ServerConfig, ServerError, ServerGenerator,
-    request_body)
+    request_body, shorter_messages)
 from tests.components.generator.openai_server import (
     CLAIM, FINGERPRINT, GREETING, MODEL, FakeServer)
 
@@ -146,6 +146,35 @@ async def test_a_refused_request_does_not_open_the_circuit(server):
         assert not generator.circuit_open and len(server.requests) == 3
     finally:
         await generator.close()
+
+
+async def test_a_request_too_long_for_the_context_is_sent_once_more_shorter(server):
+    # A small model served with a short context refuses the whole conversation and both
+    # passages; the second request holds the last user turn and the best passage's
+    # first sentence, and the reply is written from it.
+    turns = [Turn("user", "hi"), Turn("assistant", "Hello! " * 40), Turn("user", "shipping?")]
+    server.context_chars = len(GROUNDED_INSTRUCTIONS) + 200
+    generation = await ask(backend(server.url), turns, PASSAGES)
+    assert generation.text == "Standard shipping costs $4.95."
+    full, shorter = server.requests
+    assert [m["role"] for m in full["messages"]] == ["system", "user", "assistant", "user"]
+    assert [m["role"] for m in shorter["messages"]] == ["system", "user"]
+    system = shorter["messages"][0]["content"]
+    assert system.endswith("[1] Shipping costs\nStandard shipping costs $4.95.")
+    assert "free over $50" not in system and "Returns" not in system
+
+
+async def test_a_request_still_too_long_when_shorter_is_refused(server):
+    server.context_chars = 10  # not even the instructions fit
+    with pytest.raises(ServerError) as failure:
+        await ask(backend(server.url), passages=PASSAGES)
+    assert failure.value.reason == "server_http_400" and len(server.requests) == 2
+
+
+def test_the_shorter_request_of_a_passage_without_a_header_is_its_first_sentence():
+    messages = shorter_messages(QUESTION, None, ["Shipping is $4.95. It is free over $50."])
+    assert messages[0]["content"].endswith("[1] Shipping is $4.95.")
+    assert shorter_messages(QUESTION, None, []) == [{"role": "user", "content": "how much is shipping?"}]
 
 
 async def test_the_claiming_server_is_what_the_checks_are_for(server):
