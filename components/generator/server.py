@@ -326,7 +326,6 @@ class ServerGenerator:
         from circuitbreaker import CircuitBreakerError  # noqa: PLC0415 - only with a server
 
         messages = build_messages(turns, max_turns, self.config.system_prompt, passages)
-        shorter = shorter_messages(turns, self.config.system_prompt, passages)
         start = time.perf_counter()
         try:
             try:
@@ -334,6 +333,7 @@ class ServerGenerator:
                     request_body(self.config, config, messages), config.max_time_s)
             except ServerError as e:
                 left_s = config.max_time_s - (time.perf_counter() - start)
+                shorter = shorter_messages(turns, self.config.system_prompt, passages)
                 if e.reason not in TOO_LONG or shorter == messages or left_s <= 0:
                     raise
                 logger.info("The server refused the request as too long (%s); sending it "
